@@ -1,0 +1,43 @@
+# Every target that runs Python first makes sure .venv exists and holds the project.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test test-fast lint format tensorboard clean
+
+help: ## show this help
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the project with dev tools
+
+train: $(STAMP) ## train the default model on digits (extra overrides: make train ARGS="model=cnn")
+	$(PY) train.py $(ARGS)
+
+test: $(STAMP) ## run the whole test suite
+	$(PY) -m pytest $(ARGS)
+
+test-fast: $(STAMP) ## run the tests not marked slow
+	$(PY) -m pytest -m "not slow" $(ARGS)
+
+lint: $(STAMP) ## ruff lint and format check
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP) ## ruff autofix and format
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+tensorboard: $(STAMP) ## serve TensorBoard over logs/
+	$(VENV)/bin/tensorboard --logdir logs
+
+clean: ## remove logs and caches (keeps .venv)
+	rm -rf logs outputs multirun .pytest_cache .ruff_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""litplate: a PyTorch Lightning + Hydra project starter whose training mechanics are tested."""

@@ -1,0 +1,3 @@
+from litplate.callbacks.training_plan import TrainingPlanPrinter
+
+__all__ = ["TrainingPlanPrinter"]

@@ -1,0 +1,4 @@
+from litplate.models.classifier import Classifier
+from litplate.models.regularization import WeightPenalty
+
+__all__ = ["Classifier", "WeightPenalty"]

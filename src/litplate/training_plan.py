@@ -1,0 +1,112 @@
+"""The step arithmetic from epoch / batch / iteration, computed exactly and checked against Lightning.
+
+    optimizer steps = N x epochs / (devices x nodes x batch size x gradient accumulation)
+
+holds only for exact division. What really happens, per epoch and per rank:
+
+    samples per rank   = ceil(N / world)             (DistributedSampler pads by repeating samples)
+    batches per rank   = ceil(samples per rank / B)  (the last batch may be partial)
+    steps per epoch    = ceil(batches per rank / A)  (Lightning steps on a partial last window)
+
+so "step = iteration" only when A = 1: an iteration is one micro-batch, a step one optimizer update.
+"""
+
+import math
+from dataclasses import dataclass
+
+from rich.table import Table
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    num_samples: int
+    batch_size: int
+    world_size: int
+    num_nodes: int
+    accumulation: int
+    max_epochs: int
+    drop_last: bool = False  # the DataLoader drops a partial last batch
+    sampler_drop_last: bool = False  # the DistributedSampler drops the tail instead of padding
+    limit_batches: int | None = None
+
+    @property
+    def samples_per_rank(self) -> int:
+        if self.sampler_drop_last:
+            return self.num_samples // self.world_size
+        return math.ceil(self.num_samples / self.world_size)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Micro-batches (iterations) per epoch on each rank."""
+        full = self.samples_per_rank // self.batch_size
+        batches = full if self.drop_last else math.ceil(self.samples_per_rank / self.batch_size)
+        return min(batches, self.limit_batches) if self.limit_batches is not None else batches
+
+    @property
+    def effective_batch_size(self) -> int:
+        return self.world_size * self.batch_size * self.accumulation
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.batches_per_epoch / self.accumulation)
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.max_epochs
+
+    @property
+    def formula_steps(self) -> float:
+        """The seed notes' formula, unrounded, to show how far the real count is from it."""
+        return self.num_samples * self.max_epochs / self.effective_batch_size
+
+    def batch_sizes(self) -> list[int]:
+        """Size of every micro-batch of an epoch on one rank (the last one may be smaller)."""
+        sizes = [self.batch_size] * self.batches_per_epoch
+        tail = self.samples_per_rank - self.batch_size * (self.batches_per_epoch - 1)
+        if sizes and not self.drop_last and tail < self.batch_size:
+            sizes[-1] = tail
+        return sizes
+
+    @classmethod
+    def from_trainer(cls, trainer) -> "TrainingPlan":
+        """Read the plan off a trainer whose train dataloader is set up (e.g. in ``on_fit_start``)."""
+        loader = trainer.train_dataloader
+        sampler = loader.sampler
+        limit = trainer.limit_train_batches
+        return cls(
+            num_samples=len(sampler.dataset) if hasattr(sampler, "dataset") else len(loader.dataset),
+            batch_size=loader.batch_size,
+            world_size=trainer.world_size,
+            num_nodes=trainer.num_nodes,
+            accumulation=trainer.accumulate_grad_batches,
+            max_epochs=trainer.max_epochs,
+            drop_last=loader.drop_last,
+            sampler_drop_last=getattr(sampler, "drop_last", False),
+            limit_batches=limit if isinstance(limit, int) else None,
+        )
+
+    def table(self) -> Table:
+        n, world, b, a = self.num_samples, self.world_size, self.batch_size, self.accumulation
+        devices = f"{world // self.num_nodes} x {self.num_nodes}"
+        t = Table(title="Training plan", show_header=False, title_justify="left")
+        rows = [
+            ("samples N", f"{n:,}"),
+            ("batch per device B", str(b)),
+            ("devices x nodes", f"{devices} = {world}"),
+            ("gradient accumulation A", str(a)),
+            ("effective batch (world x B x A)", f"{self.effective_batch_size:,}"),
+            ("samples per rank", f"ceil({n} / {world}) = {self.samples_per_rank:,}"),
+            (
+                "batches (iterations) per epoch per rank",
+                f"ceil({self.samples_per_rank} / {b}) = {self.batches_per_epoch:,}",
+            ),
+            ("optimizer steps per epoch", f"ceil({self.batches_per_epoch} / {a}) = {self.steps_per_epoch:,}"),
+            ("epochs", str(self.max_epochs)),
+            ("total optimizer steps", f"{self.steps_per_epoch} x {self.max_epochs} = {self.total_steps:,}"),
+            ("formula N x epochs / (world x B x A)", f"{self.formula_steps:,.2f} (unrounded)"),
+        ]
+        if self.limit_batches is not None:
+            rows.insert(7, ("limit_train_batches", str(self.limit_batches)))
+        for row in rows:
+            t.add_row(*row)
+        return t
