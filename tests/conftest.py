@@ -1,0 +1,55 @@
+"""Shared fixtures: compose configs in-process, or run the real entry points as subprocesses."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+import litplate.train  # noqa: F401  (registers the run_stamp resolver)
+from litplate.cli import CONFIG_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Small and quick: no progress bar redraws, two epochs, CPU.
+FAST = ["trainer.max_epochs=2", "trainer.accelerator=cpu", "~callbacks.rich_progress_bar", "+trainer.enable_progress_bar=false"]
+
+
+def make_cfg(output_dir: Path, overrides: list[str], config_name: str = "train") -> DictConfig:
+    """Compose a config as ``python train.py OVERRIDES`` would, with its output under ``output_dir``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        del cfg.hydra
+    return cfg
+
+
+@pytest.fixture
+def cfg_factory(tmp_path):
+    def factory(*overrides: str, config_name: str = "train") -> DictConfig:
+        return make_cfg(tmp_path, [*FAST, *overrides] if config_name == "train" else list(overrides), config_name)
+
+    yield factory
+    GlobalHydra.instance().clear()
+
+
+def run_script(script: str, *args: str, cwd: Path = ROOT, timeout: int = 600, env: dict | None = None):
+    """Run ``python SCRIPT ARGS`` as a user would; returns the CompletedProcess (text output)."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
