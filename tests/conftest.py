@@ -5,19 +5,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 import litplate.train  # noqa: F401  (registers the run_stamp resolver)
 from litplate.cli import CONFIG_DIR
+from litplate.instantiate import instantiate_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # Small and quick: no progress bar redraws, two epochs, CPU.
-FAST = ["trainer.max_epochs=2", "trainer.accelerator=cpu", "~callbacks.rich_progress_bar", "+trainer.enable_progress_bar=false"]
+FAST = [
+    "trainer.max_epochs=2",
+    "trainer.accelerator=cpu",
+    "~callbacks.rich_progress_bar",
+    "+trainer.enable_progress_bar=false",
+]
 
 
 def make_cfg(output_dir: Path, overrides: list[str], config_name: str = "train") -> DictConfig:
@@ -35,16 +43,36 @@ def make_cfg(output_dir: Path, overrides: list[str], config_name: str = "train")
 @pytest.fixture
 def cfg_factory(tmp_path):
     def factory(*overrides: str, config_name: str = "train") -> DictConfig:
-        return make_cfg(tmp_path, [*FAST, *overrides] if config_name == "train" else list(overrides), config_name)
+        return make_cfg(
+            tmp_path, [*FAST, *overrides] if config_name == "train" else list(overrides), config_name
+        )
 
     yield factory
     GlobalHydra.instance().clear()
 
 
+@pytest.fixture
+def fit():
+    """Fit a composed config as ``train()`` does, with extra callbacks, and return the trainer."""
+
+    def run(cfg: DictConfig, *callbacks: L.Callback) -> L.Trainer:
+        loggers = instantiate_dict(cfg.get("logger"))
+        trainer = instantiate(
+            cfg.trainer,
+            callbacks=instantiate_dict(cfg.get("callbacks")) + list(callbacks),
+            logger=loggers or False,
+        )
+        trainer.fit(instantiate(cfg.model), datamodule=instantiate(cfg.data))
+        return trainer
+
+    return run
+
+
 def run_script(script: str, *args: str, cwd: Path = ROOT, timeout: int = 600, env: dict | None = None):
     """Run ``python SCRIPT ARGS`` as a user would; returns the CompletedProcess (text output)."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    full_env.pop("HYDRA_FULL_ERROR", None)
+    # The caller's env wins; the test runner's own HYDRA_FULL_ERROR must not leak into the child.
+    full_env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    full_env |= {"PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, str(ROOT / script), *args],
         cwd=cwd,

@@ -26,4 +26,4 @@ class WeightedMeans(Metric):
         self.weight += weight
 
     def compute(self) -> dict[str, Tensor]:
-        return dict(zip(self.names, self.totals / self.weight))
+        return dict(zip(self.names, self.totals / self.weight, strict=True))

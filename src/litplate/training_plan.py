@@ -27,7 +27,7 @@ class TrainingPlan:
     max_epochs: int
     drop_last: bool = False  # the DataLoader drops a partial last batch
     sampler_drop_last: bool = False  # the DistributedSampler drops the tail instead of padding
-    limit_batches: int | None = None
+    limit_batches: int | float | None = None  # Trainer(limit_train_batches): a count or a fraction
 
     @property
     def samples_per_rank(self) -> int:
@@ -36,11 +36,21 @@ class TrainingPlan:
         return math.ceil(self.num_samples / self.world_size)
 
     @property
+    def loader_batches(self) -> int:
+        """Batches the train loader yields per epoch on each rank, before ``limit_train_batches``."""
+        if self.drop_last:
+            return self.samples_per_rank // self.batch_size
+        return math.ceil(self.samples_per_rank / self.batch_size)
+
+    @property
     def batches_per_epoch(self) -> int:
         """Micro-batches (iterations) per epoch on each rank."""
-        full = self.samples_per_rank // self.batch_size
-        batches = full if self.drop_last else math.ceil(self.samples_per_rank / self.batch_size)
-        return min(batches, self.limit_batches) if self.limit_batches is not None else batches
+        batches = self.loader_batches
+        if isinstance(self.limit_batches, int):
+            return min(batches, self.limit_batches)
+        if isinstance(self.limit_batches, float):
+            return int(batches * self.limit_batches)  # Lightning rounds a fraction down
+        return batches
 
     @property
     def effective_batch_size(self) -> int:
@@ -82,12 +92,14 @@ class TrainingPlan:
             max_epochs=trainer.max_epochs,
             drop_last=loader.drop_last,
             sampler_drop_last=getattr(sampler, "drop_last", False),
-            limit_batches=limit if isinstance(limit, int) else None,
+            limit_batches=None if limit == 1.0 and isinstance(limit, float) else limit,
         )
 
     def table(self) -> Table:
         n, world, b, a = self.num_samples, self.world_size, self.batch_size, self.accumulation
         devices = f"{world // self.num_nodes} x {self.num_nodes}"
+        split = "floor" if self.sampler_drop_last else "ceil"
+        batching = "floor" if self.drop_last else "ceil"
         t = Table(title="Training plan", show_header=False, title_justify="left")
         rows = [
             ("samples N", f"{n:,}"),
@@ -95,10 +107,10 @@ class TrainingPlan:
             ("devices x nodes", f"{devices} = {world}"),
             ("gradient accumulation A", str(a)),
             ("effective batch (world x B x A)", f"{self.effective_batch_size:,}"),
-            ("samples per rank", f"ceil({n} / {world}) = {self.samples_per_rank:,}"),
+            ("samples per rank", f"{split}({n} / {world}) = {self.samples_per_rank:,}"),
             (
                 "batches (iterations) per epoch per rank",
-                f"ceil({self.samples_per_rank} / {b}) = {self.batches_per_epoch:,}",
+                f"{batching}({self.samples_per_rank} / {b}) = {self.loader_batches:,}",
             ),
             ("optimizer steps per epoch", f"ceil({self.batches_per_epoch} / {a}) = {self.steps_per_epoch:,}"),
             ("epochs", str(self.max_epochs)),
@@ -106,7 +118,12 @@ class TrainingPlan:
             ("formula N x epochs / (world x B x A)", f"{self.formula_steps:,.2f} (unrounded)"),
         ]
         if self.limit_batches is not None:
-            rows.insert(7, ("limit_train_batches", str(self.limit_batches)))
+            limited = (
+                f"min({self.loader_batches}, {self.limit_batches})"
+                if isinstance(self.limit_batches, int)
+                else f"int({self.loader_batches} x {self.limit_batches})"
+            )
+            rows.insert(7, ("limit_train_batches", f"{limited} = {self.batches_per_epoch:,}"))
         for row in rows:
             t.add_row(*row)
         return t

@@ -33,5 +33,8 @@ class InMemoryDataset(Dataset):
 
 
 def keep_batch(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-    """collate_fn for ``InMemoryDataset``: the batch is already stacked (module level, so workers can pickle it)."""
+    """collate_fn for ``InMemoryDataset``: the batch is already stacked.
+
+    Defined at module level so that DataLoader workers can pickle it.
+    """
     return batch
