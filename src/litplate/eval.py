@@ -5,13 +5,13 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from litplate.checkpoints import load_checkpoint, load_weights
+from litplate.checkpoints import load_checkpoint, load_weights, weights_from
 from litplate.cli import CONFIG_DIR, config_errors_in_one_line, run
 from litplate.config_checks import ConfigError, check_rules
 from litplate.instantiate import instantiate_dict
 from litplate.run_stamp import run_stamp
 
-OmegaConf.register_new_resolver("run_stamp", run_stamp, replace=True)
+OmegaConf.register_new_resolver("run_stamp", run_stamp, use_cache=True, replace=True)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -24,9 +24,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     run_cfg = OmegaConf.create(checkpoint["config"])
     L.seed_everything(run_cfg.seed, verbose=False)
     model = instantiate(run_cfg.model)
-    load_weights(model, checkpoint["state_dict"])
+    weights, label = weights_from(checkpoint, ema=cfg.get("use_ema", True))
+    load_weights(model, weights)
     datamodule = instantiate(run_cfg.data)
     trainer: L.Trainer = instantiate(cfg.trainer, logger=instantiate_dict(cfg.get("logger")) or False)
+    print(f"Test metrics below are for the {label.upper()} weights of {cfg.ckpt_path}.")
     trainer.test(model, datamodule=datamodule)
     return {k: float(v) for k, v in trainer.callback_metrics.items()}
 
