@@ -3,6 +3,9 @@
 Under torchrun or SLURM each rank runs Hydra itself, so a wall-clock timestamp can differ by a
 second between ranks and scatter one run over several directories. The name comes from the
 launcher's job id where there is one, else from the start time of the launching process.
+Multi-node torchrun needs ``--rdzv-id`` (its default, "none", leaves only per-node facts to go on).
+train.py registers it with ``use_cache=True``: a sweep copies the cache into every job's config,
+so all jobs resolve ``hydra.sweep.dir`` to the same directory.
 """
 
 import os
