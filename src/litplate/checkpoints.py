@@ -1,7 +1,5 @@
 """Loading checkpoints as untrusted input: weights only, and clear errors for wrong files."""
 
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +9,17 @@ from torch import nn
 from litplate.config_checks import ConfigError
 
 
+def _first_reason(error: Exception) -> str:
+    """The informative line of a load error; for a refused pickle, the global it would have called."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    refused = next((line for line in lines if "Unsupported global" in line), None)
+    if refused:
+        return (
+            "refused under weights_only=True: " + refused.split("Unsupported global: ")[1].split(" was ")[0]
+        )
+    return lines[0][:200] if lines else type(error).__name__
+
+
 def load_checkpoint(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
     """``torch.load(weights_only=True)``: a checkpoint is a pickle, and a full unpickle can run code."""
     path = Path(path)
@@ -18,8 +27,8 @@ def load_checkpoint(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
         raise ConfigError(f"{key}={str(path)!r}: no such checkpoint file")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError) as error:
-        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+    except Exception as error:  # arbitrary bytes fail in arbitrary ways (IndexError, KeyError, ...)
+        reason = _first_reason(error)
         raise ConfigError(f"{key}={str(path)!r} is not a loadable checkpoint ({reason})") from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ConfigError(f"{key}={str(path)!r} is not a Lightning checkpoint (no 'state_dict')")
@@ -28,6 +37,12 @@ def load_checkpoint(path: str | Path, key: str = "ckpt_path") -> dict[str, Any]:
 
 def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], key: str = "ckpt_path") -> None:
     """``load_state_dict`` that names the first key that does not fit, in one line."""
+    check_weights_fit(model, state_dict, key)
+    model.load_state_dict(state_dict)
+
+
+def check_weights_fit(model: nn.Module, state_dict: dict[str, torch.Tensor], key: str = "ckpt_path") -> None:
+    """Raise ``ConfigError`` naming the first key missing, extra or of another shape."""
     expected = model.state_dict()
     for name, tensor in expected.items():
         if name not in state_dict:
@@ -40,4 +55,20 @@ def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], key: str
     extra = next((name for name in state_dict if name not in expected), None)
     if extra is not None:
         raise ConfigError(f"{key}: checkpoint is for a different model: unexpected key '{extra}'")
-    model.load_state_dict(state_dict)
+
+
+# Where the EMA callback's state lives in a checkpoint: ``checkpoint["callbacks"][EMA_STATE_KEY]``.
+EMA_STATE_KEY = "EMA"
+
+
+def weights_from(checkpoint: dict[str, Any], ema: bool = True) -> tuple[dict[str, torch.Tensor], str]:
+    """The weights to evaluate or export, and which they are: ``"ema"`` or ``"live"``.
+
+    The checkpoint's ``state_dict`` holds the live weights (training resumes from them); the EMA
+    callback keeps its averaged weights, under the same keys, in its own callback state. A checkpoint
+    written without the EMA callback falls back to the live weights, and the label says so.
+    """
+    state = checkpoint.get("callbacks", {}).get(EMA_STATE_KEY) if ema else None
+    if state and "state_dict" in state:
+        return state["state_dict"], "ema"
+    return checkpoint["state_dict"], "live"

@@ -1,5 +1,6 @@
 """Entry-point wrappers: configuration mistakes become one line on stderr, not a traceback."""
 
+import difflib
 import functools
 import os
 import re
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.errors import ConfigCompositionException, OverrideParseException
+from omegaconf import DictConfig
 
 from litplate.config_checks import ConfigError
 
@@ -34,8 +36,21 @@ def _one_line(error: BaseException) -> str:
         return f"{group}={name}: no such config; available: {', '.join(options)}"
     key = re.search(r"Could not override '([^']+)'", text)
     if key:
-        return f"{key.group(1)}: no such config key (to add a new key, prefix it with '+')"
+        return (
+            f"{key.group(1)}: no such config key{_keys_beside(error)}; to add a new key, prefix it with '+'"
+        )
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _keys_beside(error: BaseException) -> str:
+    """The keys that do exist where an unknown one was given, read off OmegaConf's underlying error."""
+    parent = getattr(error.__cause__, "parent_node", None)
+    if not isinstance(parent, DictConfig):
+        return ""
+    keys = [str(k) for k in parent if k != "hydra"]
+    close = difflib.get_close_matches(str(getattr(error.__cause__, "key", "")), keys, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"{hint}; allowed keys there: {', '.join(keys)}"
 
 
 def config_errors_in_one_line(task: Callable[..., Any]) -> Callable[..., Any]:
@@ -69,5 +84,12 @@ def run(hydra_main: Callable[[], object]) -> None:
         hydra_main()
     except (ConfigCompositionException, OverrideParseException) as error:
         _fail(_one_line(error))
+    except OSError as error:  # e.g. Hydra creating the run directory on a full or read-only disk
+        from litplate.faults import write_error_line  # imports Lightning: only on this path
+
+        line = write_error_line(error)
+        if line is None:
+            raise
+        _fail(line)
     finally:
         del os.environ["HYDRA_FULL_ERROR"]

@@ -5,6 +5,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler
 
+from litplate.data.deferred_loader import DeferredDataLoader
 from litplate.data.in_memory import InMemoryDataset, keep_batch
 
 
@@ -62,13 +63,16 @@ class ArrayDataModule(L.LightningDataModule):
         return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
 
     def _loader(self, dataset: InMemoryDataset, batch_size: int, sampler=None) -> DataLoader:
-        return DataLoader(
+        return DeferredDataLoader(  # see there: exact data order after a resume with workers
             dataset,
             batch_size=batch_size,
             sampler=sampler,
             collate_fn=keep_batch,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            # Its own generator: creating an iterator draws a worker base seed, which would
+            # otherwise come from the global RNG and shift dropout masks after a resume.
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def train_dataloader(self) -> DataLoader:
