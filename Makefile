@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-fast lint format tensorboard clean
+.PHONY: help install train test test-fast lint format tensorboard clean rename plot
 
 help: ## show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,14 @@ format: $(STAMP) ## ruff autofix and format
 
 tensorboard: $(STAMP) ## serve TensorBoard over logs/
 	$(VENV)/bin/tensorboard --logdir logs
+
+plot: $(STAMP) ## curves of one run as a PNG: make plot RUN=logs/train/runs/<timestamp>
+	@test -n "$(RUN)" || { echo "usage: make plot RUN=<run dir>" >&2; exit 2; }
+	$(PY) scripts/plot_run.py $(RUN)
+
+rename: ## rename the package everywhere: make rename NAME=myproject
+	@test -n "$(NAME)" || { echo "usage: make rename NAME=myproject" >&2; exit 2; }
+	$(PYTHON) scripts/rename.py $(NAME)
 
 clean: ## remove logs and caches (keeps .venv)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache

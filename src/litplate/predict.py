@@ -1,0 +1,83 @@
+"""Predict with a checkpoint: ``python predict.py ckpt_path=PATH`` writes ``<run dir>/predictions.csv``.
+
+One row per sample of the checkpoint's own test (or validation) split, in split order: its index,
+the true label, the predicted class and the probability of every class. The model and the split are
+rebuilt from the run config stored in the checkpoint, as eval.py does, so the file lines up with the
+split the model was evaluated on. EMA weights by default, as eval.py and the test after training use.
+"""
+
+import csv
+import os
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+
+from litplate.checkpoints import load_checkpoint, load_weights, weights_from
+from litplate.cli import CONFIG_DIR, config_errors_in_one_line, run
+from litplate.config_checks import ConfigError, check_rules
+from litplate.run_stamp import run_stamp
+
+OmegaConf.register_new_resolver("run_stamp", run_stamp, use_cache=True, replace=True)
+
+SPLITS = ("test", "val")
+
+
+def write_csv(path: Path, labels: Tensor, probabilities: Tensor) -> None:
+    """Written to a temporary name and renamed: an interrupted run leaves no half-written file."""
+    classes = probabilities.shape[1]
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["index", "label", "prediction", *(f"prob_{c}" for c in range(classes))])
+        rows = zip(labels.tolist(), probabilities.argmax(1).tolist(), probabilities.tolist(), strict=True)
+        for i, (label, predicted, probs) in enumerate(rows):
+            writer.writerow([i, label, predicted, *(f"{p:.6f}" for p in probs)])
+    os.replace(partial, path)
+
+
+def predict(cfg: DictConfig) -> Path:
+    check_rules(cfg)
+    if cfg.split not in SPLITS:
+        raise ConfigError(f"split={cfg.split!r} is not allowed: use one of {', '.join(SPLITS)}")
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    if "config" not in checkpoint:
+        raise ConfigError(
+            f"ckpt_path={cfg.ckpt_path!r} has no run config: was it written by litplate's train.py?"
+        )
+    run_cfg = OmegaConf.create(checkpoint["config"])
+    L.seed_everything(run_cfg.seed, verbose=False)
+    model = instantiate(run_cfg.model)
+    weights, label = weights_from(checkpoint, ema=cfg.use_ema)
+    load_weights(model, weights)
+    datamodule = instantiate(run_cfg.data)
+    datamodule.setup("predict")
+    loader = getattr(datamodule, f"{cfg.split}_dataloader")()
+
+    trainer: L.Trainer = instantiate(cfg.trainer, logger=False)
+    probabilities = torch.cat(trainer.predict(model, dataloaders=loader)).float().cpu()
+    path = Path(cfg.paths.output_dir) / cfg.output_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(path, loader.dataset.labels, probabilities)
+    accuracy = (probabilities.argmax(1) == loader.dataset.labels).float().mean().item()
+    print(f"{len(probabilities)} {cfg.split} predictions of the {label.upper()} weights -> {path}")
+    print(f"accuracy {accuracy:.4f}")
+    return path
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
+@config_errors_in_one_line
+def hydra_main(cfg: DictConfig) -> None:
+    predict(cfg)
+
+
+def main() -> None:
+    run(hydra_main)
+
+
+if __name__ == "__main__":
+    main()
