@@ -4,6 +4,7 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -11,36 +12,48 @@ from litplate.callbacks.run_config import RunConfigInCheckpoint
 from litplate.cli import CONFIG_DIR, config_errors_in_one_line, run
 from litplate.config_checks import check_config
 from litplate.config_tree import print_and_save
+from litplate.faults import faults_in_one_line
 from litplate.instantiate import instantiate_dict
+from litplate.launch import relaunch_this_job_only, separate_process_group
+from litplate.resume import check_resume_checkpoint, resolve_ckpt_path
+from litplate.run_metadata import save_run_metadata
 from litplate.run_stamp import run_stamp
 
-OmegaConf.register_new_resolver("run_stamp", run_stamp, replace=True)
+OmegaConf.register_new_resolver("run_stamp", run_stamp, use_cache=True, replace=True)
+relaunch_this_job_only()  # DDP children under `-m` run their own job, not the sweep again
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Everything after config composition; returns the final metrics (tests call this directly)."""
+    resolve_ckpt_path(cfg)
     check_config(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    torch.set_float32_matmul_precision(cfg.get("matmul_precision", "highest"))
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
+    if cfg.train and cfg.ckpt_path:
+        check_resume_checkpoint(model, cfg.ckpt_path)
     callbacks = instantiate_dict(cfg.get("callbacks")) + [RunConfigInCheckpoint(cfg)]
     loggers = instantiate_dict(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     if trainer.is_global_zero:
         print_and_save(cfg, Path(cfg.paths.output_dir) / "config_tree.log")
+        save_run_metadata(cfg, cfg.paths.output_dir)
     hparams = OmegaConf.to_container(cfg, resolve=True)
     for logger in loggers:
         logger.log_hyperparams(hparams)
 
     if cfg.train:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
+        with faults_in_one_line(trainer):
+            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.test:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         if not best:
             print("No best checkpoint: testing the weights in memory.")
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+        with faults_in_one_line(trainer):
+            trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics |= {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
     return metrics
 
@@ -48,7 +61,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @config_errors_in_one_line
 def hydra_main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
+    with separate_process_group():
+        metrics = train(cfg)
     return metrics.get(cfg.get("optimized_metric"))
 
 

@@ -60,7 +60,9 @@ class Classifier(L.LightningModule):
         )
         self.net = instantiate(self.hparams.net)
         if compile:
-            self.net.compile()  # in place: state_dict keys stay free of "_orig_mod."
+            # The net's forward, not the module: state_dict keys stay free of "_orig_mod.". Not
+            # ``self.net.compile()``: with torch 2.13 that captures no graph and runs eagerly.
+            self.net.forward = torch.compile(self.net.forward)
         self.penalty = WeightPenalty(**self.hparams.regularization)
         self.monitor = monitor
         self.train_means = WeightedMeans(TRAIN_TERMS)
@@ -71,6 +73,8 @@ class Classifier(L.LightningModule):
         self._weights: list[Tensor] = []
         self._data_scale: list[float] = []
         self._penalty_scale: list[float] = []
+        self.loss_terms: dict[str, Tensor] = {}  # last batch's terms, for error messages
+        self._validated_epoch = -1  # the last epoch that ran validation (see _step_plateau)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -91,7 +95,6 @@ class Classifier(L.LightningModule):
 
     def on_train_start(self) -> None:
         self._weights = WeightPenalty.weights(self.net)
-        self.val_acc_best.reset()  # forget the sanity-check validation
         self._plan_accumulation(TrainingPlan.from_trainer(self.trainer))
 
     def _plan_accumulation(self, plan: TrainingPlan) -> None:
@@ -119,12 +122,24 @@ class Classifier(L.LightningModule):
         data_loss = F.cross_entropy(logits, y)
         l1, l2 = self.penalty(self._weights)
         objective = data_loss + l1 + l2
+        self.loss_terms = {"data_loss": data_loss.detach(), "l1": l1.detach(), "l2": l2.detach()}
         acc = (logits.argmax(1) == y).float().mean()
         self.train_means.update(torch.stack([objective, data_loss, l1, l2, acc]), y.shape[0])
-        self.log("train/loss", objective.detach(), on_step=True, on_epoch=False, prog_bar=True)
+        if self._step_is_logged():
+            self.log("train/loss", objective.detach(), on_step=True, on_epoch=False, prog_bar=True)
         if self._data_scale and batch_idx < len(self._data_scale):
             return data_loss * self._data_scale[batch_idx] + (l1 + l2) * self._penalty_scale[batch_idx]
         return objective
+
+    def _step_is_logged(self) -> bool:
+        """Whether the loggers write this step's values (every ``trainer.log_every_n_steps``).
+
+        ``self.log`` costs more than a small model's whole step (Lightning moves its result
+        object's state to the device on every call), so it is called only on the steps that get
+        written; the progress bar shows the last written value.
+        """
+        every = self.trainer.log_every_n_steps
+        return bool(every) and (self.global_step + 1) % every == 0
 
     def on_train_epoch_end(self) -> None:
         means = self.train_means.compute()  # global, sample-weighted: identical on every rank
@@ -142,7 +157,12 @@ class Classifier(L.LightningModule):
         scheduler = self.lr_schedulers()
         if not isinstance(scheduler, ReduceLROnPlateau):
             return
-        value = epoch_metrics.get(self.monitor, self.trainer.callback_metrics.get(self.monitor))
+        value = epoch_metrics.get(self.monitor)
+        if value is None and self._validated_epoch != self.current_epoch:
+            # No validation this epoch (check_val_every_n_epoch > 1): callback_metrics would only
+            # hold the last validation's value, and stepping on it again counts a false bad epoch.
+            return
+        value = value if value is not None else self.trainer.callback_metrics.get(self.monitor)
         if value is None:
             available = sorted(set(epoch_metrics) | set(self.trainer.callback_metrics))
             raise KeyError(f"model.monitor={self.monitor!r} was not logged; available: {available}")
@@ -165,18 +185,25 @@ class Classifier(L.LightningModule):
         self._evaluate(batch, self.val_loss, self.val_acc)
 
     def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self._validated_epoch = self.current_epoch
         acc = self.val_acc.compute()
-        self.val_acc_best.update(acc)
-        self.log_dict(
-            {
-                "val/loss": self.val_loss.compute(),
-                "val/acc": acc,
-                "val/acc_best": self.val_acc_best.compute(),
-            },
-            prog_bar=True,
-        )
+        metrics = {"val/loss": self.val_loss.compute(), "val/acc": acc}
+        if not self.trainer.sanity_checking:  # a few sanity batches are no epoch to be best at
+            self.val_acc_best.update(acc)
+            metrics["val/acc_best"] = self.val_acc_best.compute()
+        self.log_dict(metrics, prog_bar=True)
         self.val_loss.reset()
         self.val_acc.reset()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The best so far goes with the checkpoint, so a resumed run's val/acc_best (what sweeps
+        # optimize) is the max over the whole run. Not in state_dict: that is the net's weights only.
+        checkpoint["val_acc_best"] = self.val_acc_best.max_value.detach().cpu()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "val_acc_best" in checkpoint:
+            self.val_acc_best.max_value = checkpoint["val_acc_best"].to(self.val_acc_best.max_value.device)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, self.test_loss, self.test_acc)
