@@ -36,6 +36,7 @@ BENCH = [  # no validation and no checkpoint files: the bare loop has neither
     "+trainer.limit_val_batches=0",
     "+trainer.num_sanity_val_steps=0",
     "~callbacks.model_checkpoint",
+    "~callbacks.last_checkpoint",
     "+trainer.enable_checkpointing=false",  # else Lightning adds its own ModelCheckpoint
 ]
 
