@@ -47,5 +47,5 @@ rename: ## rename the package everywhere: make rename NAME=myproject
 	$(PYTHON) scripts/rename.py $(NAME)
 
 clean: ## remove logs and caches (keeps .venv)
-	rm -rf logs outputs multirun .pytest_cache .ruff_cache
+	rm -rf logs .pytest_cache .ruff_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -26,7 +26,6 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import EMAWeightAveraging
 from torch import nn
 
-import litplate.train  # noqa: F401  (registers the run_stamp resolver)
 from litplate.callbacks import EMA
 from litplate.cli import CONFIG_DIR
 

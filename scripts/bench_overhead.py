@@ -26,7 +26,6 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 from torch.utils.data import DistributedSampler
 
-import litplate.train  # noqa: F401  (registers the run_stamp resolver)
 from litplate.cli import CONFIG_DIR
 from litplate.instantiate import instantiate_dict
 from litplate.models.regularization import WeightPenalty

@@ -13,7 +13,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
-import litplate.train  # noqa: F401  (registers the run_stamp resolver)
 from litplate.cli import CONFIG_DIR
 from litplate.instantiate import instantiate_dict
 

@@ -1,5 +1,6 @@
 """`make rename NAME=...` on a copy of the repo: nothing keeps the old name, and the copy still works."""
 
+import importlib.util
 import os
 import re
 import shutil
@@ -10,23 +11,20 @@ import pytest
 import torch
 from conftest import ROOT
 
+spec = importlib.util.spec_from_file_location("rename", ROOT / "scripts" / "rename.py")
+rename = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rename)
+
 OLD = "litplate"
 NEW = "myproject"
 
 
 def copy_of_repo(dest):
     """The files a clone would have (plus new files not yet committed), as a fresh git checkout."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
+    for source in rename.project_files(ROOT):
+        target = dest / source.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
     return dest

@@ -4,6 +4,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.utils import instantiate
+from lightning import seed_everything
+from omegaconf import OmegaConf
 from torch import nn
 
 from litplate.config_checks import ConfigError
@@ -72,3 +75,22 @@ def weights_from(checkpoint: dict[str, Any], ema: bool = True) -> tuple[dict[str
     if state and "state_dict" in state:
         return state["state_dict"], "ema"
     return checkpoint["state_dict"], "live"
+
+
+def rebuild_from_checkpoint(path: str | Path, use_ema: bool = True) -> tuple[Any, Any, str]:
+    """The model (with EMA or live weights) and the datamodule, as the checkpoint's run built them.
+
+    Both come from the run config stored in the checkpoint, so eval.py and predict.py evaluate on
+    the split the model was trained against, whatever the command line composes.
+    """
+    checkpoint = load_checkpoint(path)
+    if "config" not in checkpoint:
+        raise ConfigError(
+            f"ckpt_path={str(path)!r} has no run config: was it written by litplate's train.py?"
+        )
+    run_cfg = OmegaConf.create(checkpoint["config"])
+    seed_everything(run_cfg.seed, verbose=False)
+    model = instantiate(run_cfg.model)
+    weights, label = weights_from(checkpoint, ema=use_ema)
+    load_weights(model, weights)
+    return model, instantiate(run_cfg.data), label

@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from hydra.errors import ConfigCompositionException, OverrideParseException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from litplate.config_checks import ConfigError
+from litplate.run_stamp import run_stamp
 
 # The repo's conf/ (src layout, editable install): absolute, so any working directory works.
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+# Cached: every job of a sweep, and every later read, sees the same name.
+OmegaConf.register_new_resolver("run_stamp", run_stamp, use_cache=True, replace=True)
 
 
 # Read once at import: run() sets the variable itself while Hydra runs.

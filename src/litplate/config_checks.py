@@ -93,6 +93,7 @@ RULES = [
     ),
     Rule("trainer.precision", "one of " + ", ".join(sorted(PRECISIONS)), lambda v: str(v) in PRECISIONS),
     Rule("trainer.accelerator", "one of " + ", ".join(sorted(ACCELERATORS)), lambda v: v in ACCELERATORS),
+    Rule("split", "one of test, val", lambda v: v in ("test", "val")),  # predict.py
     Rule("best.mode", "'min' or 'max'", lambda v: v in ("min", "max")),
     Rule("callbacks.ema.decay", "a number in (0, 1)", lambda v: _num(v) and 0 < v < 1),
     Rule("callbacks.ema.warmup", "true or false", lambda v: isinstance(v, bool)),

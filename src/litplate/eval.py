@@ -3,30 +3,17 @@
 import hydra
 import lightning as L
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from litplate.checkpoints import load_checkpoint, load_weights, weights_from
+from litplate.checkpoints import rebuild_from_checkpoint
 from litplate.cli import CONFIG_DIR, config_errors_in_one_line, run
-from litplate.config_checks import ConfigError, check_rules
+from litplate.config_checks import check_rules
 from litplate.instantiate import instantiate_dict
-from litplate.run_stamp import run_stamp
-
-OmegaConf.register_new_resolver("run_stamp", run_stamp, use_cache=True, replace=True)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     check_rules(cfg)
-    checkpoint = load_checkpoint(cfg.ckpt_path)
-    if "config" not in checkpoint:
-        raise ConfigError(
-            f"ckpt_path={cfg.ckpt_path!r} has no run config: was it written by litplate's train.py?"
-        )
-    run_cfg = OmegaConf.create(checkpoint["config"])
-    L.seed_everything(run_cfg.seed, verbose=False)
-    model = instantiate(run_cfg.model)
-    weights, label = weights_from(checkpoint, ema=cfg.get("use_ema", True))
-    load_weights(model, weights)
-    datamodule = instantiate(run_cfg.data)
+    model, datamodule, label = rebuild_from_checkpoint(cfg.ckpt_path, use_ema=cfg.use_ema)
     trainer: L.Trainer = instantiate(cfg.trainer, logger=instantiate_dict(cfg.get("logger")) or False)
     print(f"Test metrics below are for the {label.upper()} weights of {cfg.ckpt_path}.")
     trainer.test(model, datamodule=datamodule)

@@ -14,17 +14,12 @@ import hydra
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import Tensor
 
-from litplate.checkpoints import load_checkpoint, load_weights, weights_from
+from litplate.checkpoints import rebuild_from_checkpoint
 from litplate.cli import CONFIG_DIR, config_errors_in_one_line, run
-from litplate.config_checks import ConfigError, check_rules
-from litplate.run_stamp import run_stamp
-
-OmegaConf.register_new_resolver("run_stamp", run_stamp, use_cache=True, replace=True)
-
-SPLITS = ("test", "val")
+from litplate.config_checks import check_rules
 
 
 def write_csv(path: Path, labels: Tensor, probabilities: Tensor) -> None:
@@ -42,28 +37,17 @@ def write_csv(path: Path, labels: Tensor, probabilities: Tensor) -> None:
 
 def predict(cfg: DictConfig) -> Path:
     check_rules(cfg)
-    if cfg.split not in SPLITS:
-        raise ConfigError(f"split={cfg.split!r} is not allowed: use one of {', '.join(SPLITS)}")
-    checkpoint = load_checkpoint(cfg.ckpt_path)
-    if "config" not in checkpoint:
-        raise ConfigError(
-            f"ckpt_path={cfg.ckpt_path!r} has no run config: was it written by litplate's train.py?"
-        )
-    run_cfg = OmegaConf.create(checkpoint["config"])
-    L.seed_everything(run_cfg.seed, verbose=False)
-    model = instantiate(run_cfg.model)
-    weights, label = weights_from(checkpoint, ema=cfg.use_ema)
-    load_weights(model, weights)
-    datamodule = instantiate(run_cfg.data)
+    model, datamodule, label = rebuild_from_checkpoint(cfg.ckpt_path, use_ema=cfg.use_ema)
     datamodule.setup("predict")
     loader = getattr(datamodule, f"{cfg.split}_dataloader")()
 
     trainer: L.Trainer = instantiate(cfg.trainer, logger=False)
     probabilities = torch.cat(trainer.predict(model, dataloaders=loader)).float().cpu()
+    labels = torch.cat([y for _, y in loader]).cpu()  # any (x, y) loader, not only in-memory datasets
     path = Path(cfg.paths.output_dir) / cfg.output_file
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_csv(path, loader.dataset.labels, probabilities)
-    accuracy = (probabilities.argmax(1) == loader.dataset.labels).float().mean().item()
+    write_csv(path, labels, probabilities)
+    accuracy = (probabilities.argmax(1) == labels).float().mean().item()
     print(f"{len(probabilities)} {cfg.split} predictions of the {label.upper()} weights -> {path}")
     print(f"accuracy {accuracy:.4f}")
     return path

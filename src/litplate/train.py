@@ -17,9 +17,7 @@ from litplate.instantiate import instantiate_dict
 from litplate.launch import relaunch_this_job_only, separate_process_group
 from litplate.resume import check_resume_checkpoint, resolve_ckpt_path
 from litplate.run_metadata import save_run_metadata
-from litplate.run_stamp import run_stamp
 
-OmegaConf.register_new_resolver("run_stamp", run_stamp, use_cache=True, replace=True)
 relaunch_this_job_only()  # DDP children under `-m` run their own job, not the sweep again
 
 
@@ -49,13 +47,28 @@ def train(cfg: DictConfig) -> dict[str, float]:
             trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.test:
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        if not best:
-            print("No best checkpoint: testing the weights in memory.")
         with faults_in_one_line(trainer):
-            trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+            trainer.test(
+                model, datamodule=datamodule, ckpt_path=checkpoint_to_test(trainer, cfg), weights_only=True
+            )
         metrics |= {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
     return metrics
+
+
+def checkpoint_to_test(trainer: L.Trainer, cfg: DictConfig) -> str | None:
+    """After fitting, the best checkpoint by ``best.metric``; without fitting, ``ckpt_path``.
+
+    Looked up by monitor, not ``trainer.checkpoint_callback`` (the first ModelCheckpoint, which
+    may be the every-epoch ``last`` one when the best one is switched off).
+    """
+    if not cfg.train:
+        path = cfg.ckpt_path
+    else:
+        monitored = [c for c in trainer.checkpoint_callbacks if c.monitor == cfg.best.metric]
+        path = next((c.best_model_path for c in monitored if c.best_model_path), None)
+    if path is None:
+        print("No checkpoint to test: testing the weights in memory.")
+    return path
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")

@@ -38,8 +38,9 @@ class EMA(L.Callback):
     (``torch.func.functional_call``, the live model untouched), logged as ``val/loss_ema`` and
     ``val/acc_ema``; this assumes ``(x, y)`` batches and a module whose forward returns logits.
     With ``test_ema`` testing swaps the EMA weights in and says so. Under DDP the weights are
-    identical on every rank; BatchNorm statistics are not (each rank sees its own batches), so
-    ``sync_buffers`` averages the EMA's over ranks before it is validated.
+    identical on every rank; BatchNorm statistics are too with ``sync_batchnorm`` (conf/trainer/ddp.yaml
+    sets it), but without it each rank's come from its own batches, and ``sync_buffers`` averages
+    the EMA's over ranks before it is validated.
 
     Checkpoints keep the live weights in ``state_dict`` (training resumes from them) and the EMA,
     with its update counter, under ``callbacks["EMA"]`` (see ``litplate.checkpoints.weights_from``).

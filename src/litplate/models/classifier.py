@@ -127,7 +127,7 @@ class Classifier(L.LightningModule):
         self.train_means.update(torch.stack([objective, data_loss, l1, l2, acc]), y.shape[0])
         if self._step_is_logged():
             self.log("train/loss", objective.detach(), on_step=True, on_epoch=False, prog_bar=True)
-        if self._data_scale and batch_idx < len(self._data_scale):
+        if self._data_scale:  # one scale per micro-batch of the epoch; an index past the plan is a bug
             return data_loss * self._data_scale[batch_idx] + (l1 + l2) * self._penalty_scale[batch_idx]
         return objective
 
