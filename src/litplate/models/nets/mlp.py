@@ -9,10 +9,12 @@ class MLP(nn.Sequential):
     def __init__(
         self,
         in_features: int = 64,
-        hidden: Sequence[int] = (256, 256),
+        hidden: Sequence[int] | int = (256, 256),
         num_classes: int = 10,
         dropout: float = 0.1,
     ) -> None:
+        if isinstance(hidden, int):  # `model.net.hidden=128` from the command line: one layer
+            hidden = [hidden]
         layers: list[nn.Module] = []
         width = in_features
         for size in hidden:
