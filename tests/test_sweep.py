@@ -59,6 +59,31 @@ def test_two_optuna_trials_write_the_best_one_to_the_sweep_dir(tmp_path):
     assert not any("test/acc" in tags(p) for p in trials)
 
 
+@pytest.mark.slow
+def test_a_study_in_sqlite_storage_continues_across_sweeps(tmp_path):
+    """The README's `hydra.sweeper.storage=sqlite:///...`: a second sweep adds to the first's study."""
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    for sweep in ("first", "second"):
+        done = run_script(
+            "train.py",
+            "-m",
+            "+hparams_search=optuna",
+            "hydra.sweeper.n_trials=1",
+            f"hydra.sweeper.storage={storage}",
+            "hydra.sweeper.study_name=kept",
+            "trainer.max_epochs=1",
+            "trainer.accelerator=cpu",
+            "~callbacks.rich_progress_bar",
+            "+trainer.enable_progress_bar=false",
+            f"hydra.sweep.dir={tmp_path / sweep}",
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    study = optuna.load_study(study_name="kept", storage=storage)
+    assert len(study.trials) == 2
+
+
 def test_monitored_metric_names_are_written_only_in_train_yaml():
     """Checkpointing, early stopping, the plateau scheduler and the sweep read shared keys.
 
