@@ -1,4 +1,7 @@
-"""``trainer=ddp`` on two real CPU processes (gloo), launched by Lightning from ``python train.py``.
+"""DDP on two real CPU processes (gloo), launched by Lightning from ``python train.py``.
+
+Spelled as plain trainer overrides (``trainer.devices=2 trainer.strategy=ddp``); the README's test
+runs the ``trainer=ddp`` preset form.
 
 One run is shared by all the checks: it is the expensive part. Digits leaves 1,257 training samples
 (odd), so the DistributedSampler pads rank 1 with one repeated sample: 629 per rank, which is
@@ -16,8 +19,9 @@ pytestmark = pytest.mark.slow
 
 TESTS = str(Path(__file__).parent)
 COMMON = [
-    "trainer=ddp",
     "trainer.accelerator=cpu",
+    "trainer.devices=2",
+    "trainer.strategy=ddp",
     "~callbacks.rich_progress_bar",
     "+trainer.enable_progress_bar=false",
     "+callbacks.probe._target_=rank_probe.RankProbe",
