@@ -1,5 +1,6 @@
 """Loading checkpoints as untrusted input: weights only, and clear errors for wrong files."""
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,20 +45,25 @@ def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], key: str
     model.load_state_dict(state_dict)
 
 
+def first_misfit(
+    expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor], allow_extra: bool = False
+) -> str | None:
+    """The first key of ``expected`` missing from ``given`` or of another shape (or, unless
+    ``allow_extra``, a key ``given`` has beyond them), described for an error message."""
+    for name, tensor in expected.items():
+        if name not in given:
+            return f"'{name}' is missing from it"
+        if given[name].shape != tensor.shape:
+            return f"'{name}' has shape {tuple(given[name].shape)}, the model expects {tuple(tensor.shape)}"
+    extra = None if allow_extra else next((name for name in given if name not in expected), None)
+    return f"unexpected key '{extra}'" if extra is not None else None
+
+
 def check_weights_fit(model: nn.Module, state_dict: dict[str, torch.Tensor], key: str = "ckpt_path") -> None:
     """Raise ``ConfigError`` naming the first key missing, extra or of another shape."""
-    expected = model.state_dict()
-    for name, tensor in expected.items():
-        if name not in state_dict:
-            raise ConfigError(f"{key}: checkpoint is for a different model: '{name}' is missing from it")
-        if state_dict[name].shape != tensor.shape:
-            raise ConfigError(
-                f"{key}: checkpoint is for a different model: '{name}' has shape "
-                f"{tuple(state_dict[name].shape)}, the model expects {tuple(tensor.shape)}"
-            )
-    extra = next((name for name in state_dict if name not in expected), None)
-    if extra is not None:
-        raise ConfigError(f"{key}: checkpoint is for a different model: unexpected key '{extra}'")
+    misfit = first_misfit(model.state_dict(), state_dict)
+    if misfit:
+        raise ConfigError(f"{key}: checkpoint is for a different model: {misfit}")
 
 
 # Where the EMA callback's state lives in a checkpoint: ``checkpoint["callbacks"][EMA_STATE_KEY]``.

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 from torchmetrics import MeanMetric
 
-from litplate.checkpoints import EMA_STATE_KEY
+from litplate.checkpoints import EMA_STATE_KEY, first_misfit
 
 
 class EMA(L.Callback):
@@ -125,14 +125,9 @@ class EMA(L.Callback):
 
     def _restore(self, state: dict[str, Any]) -> None:
         saved = state["state_dict"]
-        for name, ema in zip(self._names, self._ema, strict=True):
-            if name not in saved:
-                raise ValueError(f"EMA state in the checkpoint does not fit the model: '{name}' is missing")
-            if saved[name].shape != ema.shape:
-                raise ValueError(
-                    f"EMA state in the checkpoint does not fit the model: '{name}' has shape "
-                    f"{tuple(saved[name].shape)}, the model's is {tuple(ema.shape)}"
-                )
+        misfit = first_misfit(dict(zip(self._names, self._ema, strict=True)), saved, allow_extra=True)
+        if misfit:
+            raise ValueError(f"EMA state in the checkpoint does not fit the model: {misfit}")
         with torch.no_grad():
             torch._foreach_copy_(
                 self._ema, [saved[n].to(e.device) for n, e in zip(self._names, self._ema, strict=True)]
