@@ -54,7 +54,7 @@ def project_files(root: Path) -> list[Path]:
         files = [
             p for p in root.rglob("*") if p.is_file() and not SKIP_DIRS & set(p.relative_to(root).parts[:-1])
         ]
-    return [p for p in files if p.is_file()]
+    return [p for p in files if p.is_file() or p.is_symlink()]
 
 
 def rename(root: Path, new: str) -> list[Path]:
@@ -72,6 +72,8 @@ def rename(root: Path, new: str) -> list[Path]:
 
     changed = []
     for path in files:
+        if path.is_symlink():
+            continue  # src/<name>/conf -> ../../conf: moves with the package, nothing to rewrite
         try:
             text = path.read_text()
         except UnicodeDecodeError:

@@ -13,18 +13,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
-from litplate.cli import CONFIG_DIR
-from litplate.instantiate import instantiate_dict
+from litplate.runtime.app import CONFIG_DIR, build_model, build_trainer
+from litplate.runtime.components import build_group
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # Small and quick: no progress bar redraws, two epochs, CPU.
-FAST = [
-    "trainer.max_epochs=2",
-    "trainer.accelerator=cpu",
-    "~callbacks.rich_progress_bar",
-    "+trainer.enable_progress_bar=false",
-]
+FAST = ["trainer.max_epochs=2", "trainer.accelerator=cpu", "trainer.enable_progress_bar=false"]
 
 
 def make_cfg(output_dir: Path, overrides: list[str], config_name: str = "train") -> DictConfig:
@@ -55,13 +50,11 @@ def fit():
     """Fit a composed config as ``train()`` does, with extra callbacks, and return the trainer."""
 
     def run(cfg: DictConfig, *callbacks: L.Callback) -> L.Trainer:
-        loggers = instantiate_dict(cfg.get("logger"))
-        trainer = instantiate(
-            cfg.trainer,
-            callbacks=instantiate_dict(cfg.get("callbacks")) + list(callbacks),
-            logger=loggers or False,
-        )
-        trainer.fit(instantiate(cfg.model), datamodule=instantiate(cfg.data))
+        loggers = build_group(cfg.get("logger"), "logger")
+        callbacks_ = build_group(cfg.get("callbacks"), "callbacks") + list(callbacks)
+        trainer = build_trainer(cfg.trainer, callbacks_, loggers)
+        datamodule = instantiate(cfg.data)
+        trainer.fit(build_model(cfg.model, datamodule), datamodule=datamodule)
         return trainer
 
     return run

@@ -12,8 +12,8 @@ from pathlib import Path
 import lightning as L
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from litplate.callbacks.run_config import RunConfigInCheckpoint
-from litplate.callbacks.training_plan import TrainingPlanPrinter
+from litplate.runtime.callbacks import TrainingPlanPrinter
+from litplate.runtime.checkpointing import RunConfigInCheckpoint
 
 
 class RankProbe(L.Callback):

@@ -11,7 +11,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from litplate.training_plan import TrainingPlan
+from litplate.runtime.app import build_model
+from litplate.runtime.training_plan import TrainingPlan
 
 DATA = [
     "data=synthetic",
@@ -21,7 +22,6 @@ DATA = [
     "data.test_fraction=0.1",
 ]
 MODEL = [
-    "model.net.in_features=16",
     "model.net.hidden=[32]",
     "model.net.dropout=0.0",
     "model.regularization.l1=0.001",
@@ -34,8 +34,9 @@ ADAMW = ["model.optimizer.lr=0.01"]
 
 def weights_after_one_epoch(cfg_factory, optimizer: list[str], batch_size: int, accumulation: int):
     cfg = cfg_factory(*DATA, *MODEL, *optimizer, f"data.batch_size={batch_size}")
+    data = instantiate(cfg.data)  # its input shape (16 features) and classes build the model
     L.seed_everything(0, verbose=False)
-    model = instantiate(cfg.model)
+    model = build_model(cfg.model, data)
     trainer = L.Trainer(
         accelerator="cpu",
         max_epochs=1,
@@ -46,7 +47,7 @@ def weights_after_one_epoch(cfg_factory, optimizer: list[str], batch_size: int, 
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    trainer.fit(model, datamodule=instantiate(cfg.data))
+    trainer.fit(model, datamodule=data)
     plan = TrainingPlan.from_trainer(trainer)
     assert trainer.global_step == plan.steps_per_epoch
     return plan, {k: v.clone() for k, v in model.net.state_dict().items()}

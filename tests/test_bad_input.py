@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import run_script
 
-from litplate.cli import CONFIG_DIR
-from litplate.config_checks import ConfigError
+from litplate.runtime.app import CONFIG_DIR
+from litplate.runtime.errors import ConfigError
 from litplate.train import train
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
@@ -108,6 +108,6 @@ def test_hydra_full_error_shows_the_traceback(results, case):
 )
 def test_more_rules_in_process(cfg_factory, tmp_path, override, message):
     with pytest.raises(ConfigError) as error:
-        train(cfg_factory("model=cnn", override))
+        train(cfg_factory("model/net=cnn", override))
     assert str(error.value) == message
     assert not (tmp_path / "checkpoints").exists()

@@ -22,8 +22,8 @@ COMMON = [
     "trainer.accelerator=cpu",
     "trainer.devices=2",
     "trainer.strategy=ddp",
-    "~callbacks.rich_progress_bar",
-    "+trainer.enable_progress_bar=false",
+    "~callbacks.progress_bar",
+    "trainer.enable_progress_bar=false",
     "+callbacks.probe._target_=rank_probe.RankProbe",
 ]
 

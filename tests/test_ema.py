@@ -15,10 +15,11 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
-from litplate.callbacks import EMA
-from litplate.checkpoints import load_checkpoint, weights_from
-from litplate.config_checks import ConfigError, check_config
 from litplate.eval import evaluate
+from litplate.runtime.app import build_model
+from litplate.runtime.callbacks import EMA
+from litplate.runtime.checkpointing import load_checkpoint, weights_from
+from litplate.runtime.errors import ConfigError
 from litplate.train import train
 
 TOL = 1e-5
@@ -39,9 +40,10 @@ def _trainer(*callbacks: L.Callback, **kwargs) -> L.Trainer:
 
 
 def _cnn_and_digits(cfg_factory, *overrides: str):
-    cfg = cfg_factory("model=cnn", *overrides)
+    cfg = cfg_factory("model/net=cnn", *overrides)
     L.seed_everything(cfg.seed, verbose=False)
-    return instantiate(cfg.model), instantiate(cfg.data)
+    data = instantiate(cfg.data)
+    return build_model(cfg.model, data), data
 
 
 class Snapshots(L.Callback):
@@ -255,21 +257,27 @@ def test_validation_logs_live_and_ema_metrics(cfg_factory):
     assert "val/acc" in trainer.callback_metrics and "val/acc_ema" not in trainer.callback_metrics
 
 
-def test_config_checks_know_the_ema_options_and_metrics(cfg_factory):
-    check_config(cfg_factory("best.metric=val/acc_ema", "optimized_metric=val/loss_ema"))
+def test_config_checks_know_the_ema_options_and_metrics(cfg_factory, tmp_path):
+    # No central check_config any more: train() checks components and metric names before it fits.
+    # train=false test=false runs exactly those checks and nothing else.
+    ema_metrics = cfg_factory(
+        "best.metric=val/acc_ema", "optimized_metric=val/loss_ema", "train=false", "test=false"
+    )
+    assert train(ema_metrics) == {}
     with pytest.raises(ConfigError, match="best.metric='val/acc_ema' is never logged"):
-        check_config(cfg_factory("best.metric=val/acc_ema", "~callbacks.ema"))
+        train(cfg_factory("best.metric=val/acc_ema", "~callbacks.ema"))
     with pytest.raises(
-        ConfigError, match=r"callbacks.ema.buffers='mean' is not allowed: use 'average' or 'copy'"
+        ConfigError, match=r"callbacks.ema.buffers='mean' is not allowed: use one of average, copy"
     ):
-        check_config(cfg_factory("callbacks.ema.buffers=mean"))
+        train(cfg_factory("callbacks.ema.buffers=mean"))
     with pytest.raises(ConfigError, match=r"callbacks.ema.update_every_n_steps=0 is not allowed"):
-        check_config(cfg_factory("callbacks.ema.update_every_n_steps=0"))
+        train(cfg_factory("callbacks.ema.update_every_n_steps=0"))
+    assert not (tmp_path / "checkpoints").exists()  # refused before anything trained
 
 
 # ---- checkpoints, resume, test and eval.py -------------------------------------------------------------
 
-RUN = ["model=cnn", "model.net.dropout=0", "callbacks.ema.decay=0.9", "data.batch_size=128"]
+RUN = ["model/net=cnn", "model.net.dropout=0", "callbacks.ema.decay=0.9", "data.batch_size=128"]
 
 
 def _ema_of(checkpoint: dict) -> tuple[dict, int]:
@@ -353,13 +361,16 @@ def _ddp_worker(out: Path, sync: bool) -> None:
     from litplate.models import Classifier
 
     L.seed_everything(0, verbose=False)
+    data = DigitsDataModule(batch_size=32, seed=0)
     model = Classifier(
         net={"_target_": "litplate.models.nets.CNN", "channels": [8, 16], "hidden": 32, "dropout": 0.0},
         optimizer={"_target_": "torch.optim.AdamW", "lr": 0.003},
+        input_shape=data.input_shape,
+        num_outputs=data.num_outputs,
     )
     ema = EMA(decay=0.9, sync_buffers=sync)
     trainer = _trainer(ema, devices=2, strategy="ddp", limit_train_batches=6, sync_batchnorm=False)
-    trainer.fit(model, datamodule=DigitsDataModule(batch_size=32, seed=0))
+    trainer.fit(model, datamodule=data)
     torch.save(ema.ema_state_dict(), out / f"rank{trainer.global_rank}.pt")
 
 

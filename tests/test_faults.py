@@ -14,9 +14,9 @@ import pytest
 import torch
 from conftest import ROOT, run_script
 
-from litplate.checkpoint_io import AtomicCheckpointIO, NonFiniteCheckpointError
+from litplate.runtime.checkpointing import AtomicCheckpointIO, NonFiniteCheckpointError
 
-QUIET = ["~callbacks.rich_progress_bar", "+trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
+QUIET = ["~callbacks.progress_bar", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
 # Checkpoints of ~18 MB (weights, two Adam moments, EMA): a write lasts long enough to be caught.
 BIG = ["model.net.hidden=[1024,1024]", "~logger", "~callbacks.lr_monitor", "test=false"]
 

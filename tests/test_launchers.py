@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from test_ddp import COMMON, TESTS, probes
 
-from litplate.cli import CONFIG_DIR
+from litplate.runtime.app import CONFIG_DIR
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +49,28 @@ def test_multirun_with_ddp_runs_each_job_once_per_rank(tmp_path):
         lr = {"0": 0.01, "1": 0.02}[Path(job_dir).name]
         assert all(r["lrs"][0] == [lr] for r in ranks)
         assert not list(Path(job_dir).glob("*rank*.log"))  # children log to stdout only
+
+
+def test_children_command_is_swapped_only_while_the_context_is_open(monkeypatch):
+    """The workaround is scoped (a context manager around fit/test), not an import-time patch:
+    Lightning's own command is back afterwards, and outside a Hydra run it is never replaced."""
+    from hydra.core.hydra_config import HydraConfig
+    from lightning.pytorch.strategies.launchers import subprocess_script
+
+    from litplate.runtime.upstream import lightning_ddp_multirun as workaround
+
+    original = subprocess_script._hydra_subprocess_cmd
+    assert original is not workaround.job_command  # importing the workaround patched nothing
+    monkeypatch.setattr(HydraConfig.instance(), "cfg", None)  # train(cfg) from Python: no Hydra run
+    with workaround.children_run_this_job_only():
+        assert subprocess_script._hydra_subprocess_cmd is original
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        HydraConfig.instance().set_config(compose("train", return_hydra_config=True))
+    GlobalHydra.instance().clear()
+    with workaround.children_run_this_job_only():
+        assert subprocess_script._hydra_subprocess_cmd is workaround.job_command
+    assert subprocess_script._hydra_subprocess_cmd is original
 
 
 def free_port() -> int:

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from litplate import run_metadata
+from litplate.runtime import run_metadata
 from litplate.train import train
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from litplate.config_checks import ConfigError
+from litplate.runtime.errors import ConfigError
 from litplate.train import train
 
 L1, L2 = 1e-4, 1e-3
@@ -94,7 +94,7 @@ class ValLoss(L.Callback):
 
     @torch.no_grad()
     def on_train_epoch_end(self, trainer, pl_module):  # callbacks run before the module's hook
-        x, y = trainer.datamodule.val_set.features, trainer.datamodule.val_set.labels
+        x, y = trainer.datamodule.val_set.features, trainer.datamodule.val_set.targets
         pl_module.eval()
         self.values[trainer.current_epoch] = F.cross_entropy(pl_module(x), y).item()
         pl_module.train()
@@ -144,7 +144,7 @@ def test_val_monitor_without_validation_fails_before_training(cfg_factory, tmp_p
     with pytest.raises(
         ConfigError, match="model.monitor='val/loss' is never logged: trainer.limit_val_batches=0"
     ):
-        train(cfg_factory("model.monitor=val/loss", "+trainer.limit_val_batches=0"))
+        train(cfg_factory("model.monitor=val/loss", "trainer.limit_val_batches=0"))
     assert not (tmp_path / "checkpoints").exists()
 
 

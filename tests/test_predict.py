@@ -9,9 +9,10 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from litplate.checkpoints import load_checkpoint, load_weights, weights_from
-from litplate.config_checks import ConfigError
 from litplate.predict import predict
+from litplate.runtime.app import build_model
+from litplate.runtime.checkpointing import load_checkpoint, load_weights, weights_from
+from litplate.runtime.errors import ConfigError
 from litplate.train import train
 
 
@@ -34,14 +35,14 @@ def expected_probabilities(checkpoint_path, ema: bool, split: str = "test"):
     """What the checkpoint's weights say about its split, computed here without the Trainer."""
     ckpt = load_checkpoint(checkpoint_path)
     run_cfg = OmegaConf.create(ckpt["config"])
-    model = instantiate(run_cfg.model).eval()
+    data = instantiate(run_cfg.data)
+    model = build_model(run_cfg.model, data).eval()
     weights, label = weights_from(ckpt, ema=ema)
     load_weights(model, weights)
-    data = instantiate(run_cfg.data)
     data.setup()
     dataset = getattr(data, f"{split}_set")
     with torch.no_grad():
-        return model(dataset.features).softmax(-1), dataset.labels, label
+        return model(dataset.features).softmax(-1), dataset.targets, label
 
 
 def check_csv(path, checkpoint, ema: bool, split: str = "test") -> None:
@@ -49,7 +50,8 @@ def check_csv(path, checkpoint, ema: bool, split: str = "test") -> None:
     expected, labels, _ = expected_probabilities(checkpoint, ema=ema, split=split)
     assert len(rows) == len(labels)
     assert [int(r["index"]) for r in rows] == list(range(len(rows)))
-    assert [int(r["label"]) for r in rows] == labels.tolist()
+    assert list(rows[0]) == ["index", "target", "prediction", *(f"prob_{c}" for c in range(10))]
+    assert [int(r["target"]) for r in rows] == labels.tolist()
     assert [int(r["prediction"]) for r in rows] == probs.argmax(1).tolist()
     assert probs.sum(1) == pytest.approx(torch.ones(len(rows)), abs=1e-4)
     assert probs == pytest.approx(expected, abs=2e-6)
@@ -81,7 +83,10 @@ def test_ema_and_live_weights_predict_differently(checkpoint):
     ("override", "message"),
     [
         ("split=train", "split='train' is not allowed: use one of test, val"),
-        ("ckpt_path=CKPT.missing", "ckpt_path='CKPT.missing': no such checkpoint file"),
+        (
+            "ckpt_path=CKPT.missing",
+            "ckpt_path='CKPT.missing': no such checkpoint file; use an existing .ckpt file, 'last' or null",
+        ),
     ],
 )
 def test_bad_input_fails_before_writing_anything(checkpoint, tmp_path, override, message):

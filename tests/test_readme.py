@@ -21,7 +21,7 @@ from hydra.core.global_hydra import GlobalHydra
 from test_rename import copy_of_repo
 
 from litplate.data import DigitsDataModule
-from litplate.training_plan import TrainingPlan
+from litplate.runtime.training_plan import TrainingPlan
 
 README = (ROOT / "README.md").read_text()
 BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -40,11 +40,11 @@ SKIPPED = {
 
 SHORT_TRAIN = [
     "trainer.max_epochs=1",
-    "+trainer.limit_train_batches=3",
-    "+trainer.limit_val_batches=2",
-    "+trainer.limit_test_batches=2",
-    "~callbacks.rich_progress_bar",
-    "+trainer.enable_progress_bar=false",
+    "trainer.limit_train_batches=3",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "~callbacks.progress_bar",
+    "trainer.enable_progress_bar=false",
 ]
 
 
@@ -98,10 +98,11 @@ def test_the_readme_has_the_two_commands_and_files_to_create():
     assert commands()[:2] == ["make train", "make test"]
     assert set(files()) == {
         "src/litplate/models/nets/residual_mlp.py",
-        "conf/model/residual_mlp.yaml",
+        "conf/model/net/residual_mlp.yaml",
         "src/litplate/data/wine.py",
         "conf/data/wine.yaml",
         "src/litplate/callbacks/weight_norm.py",
+        "conf/callbacks/weight_norm.yaml",
     }
 
 

@@ -6,14 +6,21 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
-from litplate.models import WeightPenalty
 from litplate.models.nets import CNN, MLP
+from litplate.runtime.app import build_model
+from litplate.runtime.errors import ConfigError
+from litplate.runtime.regularization import WeightPenalty
 from litplate.train import train
+
+DIGITS = {"input_shape": (1, 8, 8), "num_outputs": 10}
 
 
 def nets() -> list[nn.Module]:
     torch.manual_seed(0)
-    return [MLP(in_features=64, hidden=[32, 16], num_classes=10), CNN(channels=[4, 8], hidden=16)]
+    return [
+        MLP(input_shape=(64,), num_outputs=10, hidden=[32, 16]),
+        CNN(**DIGITS, channels=[4, 8], hidden=16),
+    ]
 
 
 def weight_tensors(net: nn.Module) -> list[torch.Tensor]:
@@ -78,9 +85,14 @@ def test_zero_coefficients_leave_the_objective_as_cross_entropy(cfg_factory, fit
 
 
 @pytest.mark.parametrize("key", ["l1", "l2"])
-def test_negative_coefficient_is_refused(key):
-    with pytest.raises(ValueError, match=f"model.regularization.{key}=-0.1: allowed values are >= 0"):
+def test_negative_coefficient_is_refused(cfg_factory, key):
+    # The penalty names its own argument; building the model from the config adds where it sits.
+    with pytest.raises(ValueError, match=rf"^{key}=-0\.1 is not allowed: use a number >= 0$"):
         WeightPenalty(**{key: -0.1})
+    cfg = cfg_factory(f"model.regularization.{key}=-0.1")
+    with pytest.raises(ConfigError) as error:
+        build_model(cfg.model, instantiate(cfg.data))
+    assert str(error.value) == f"model.regularization.{key}=-0.1 is not allowed: use a number >= 0"
 
 
 def test_logged_epoch_terms_add_up(cfg_factory, fit):
@@ -142,16 +154,16 @@ def test_penalties_are_logged_by_train(cfg_factory):
     assert metrics["train/loss_epoch"] == pytest.approx(metrics["train/data_loss"] + metrics["train/l1"])
 
 
-@pytest.mark.parametrize("model", ["mlp", "cnn"])
-def test_dropout_is_configurable(cfg_factory, model):
-    cfg = cfg_factory(f"model={model}", "model.net.dropout=0.37")
-    net = instantiate(cfg.model).net
+@pytest.mark.parametrize("net", ["mlp", "cnn"])
+def test_dropout_is_configurable(cfg_factory, net):
+    cfg = cfg_factory(f"model/net={net}", "model.net.dropout=0.37")
+    net = build_model(cfg.model, instantiate(cfg.data)).net
     dropouts = [m for m in net.modules() if isinstance(m, nn.Dropout)]
     assert dropouts and all(d.p == 0.37 for d in dropouts)
 
 
 def test_dropout_is_active_in_training_only():
-    net = MLP(in_features=8, hidden=[64], num_classes=3, dropout=0.5)
+    net = MLP(input_shape=(8,), num_outputs=3, hidden=[64], dropout=0.5)
     x = torch.randn(4, 8)
     net.train()
     assert not torch.equal(net(x), net(x))
@@ -160,4 +172,4 @@ def test_dropout_is_active_in_training_only():
 
 
 def test_cnn_has_batchnorm():
-    assert any(isinstance(m, nn.BatchNorm2d) for m in CNN().modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in CNN(**DIGITS).modules())

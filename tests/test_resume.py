@@ -27,9 +27,9 @@ RUN = [
     "model.scheduler.patience=1",
     "+model.scheduler.threshold=0.99",
     "callbacks.ema.decay=0.9",
-    "+trainer.enable_model_summary=false",
+    "trainer.enable_model_summary=false",
 ]
-LR = 0.003  # conf/model/mlp.yaml
+LR = 0.003  # conf/model/optimizer/adamw.yaml
 
 # Checkpoint entries that name the run's own directory, so they differ between any two runs.
 PATH_KEYS = {"config"}
@@ -75,7 +75,7 @@ def _training_state(checkpoint: dict[str, Any]) -> dict[str, Any]:
     """Everything a resumed run continues from, minus file paths (ModelCheckpoint keeps its dir).
 
     Also minus Lightning's count of its own scheduler calls: it skips its (for ReduceLROnPlateau
-    disabled, see ``Classifier.lr_scheduler_step``) call in the epoch it resumes on, so the resumed
+    disabled, see ``TaskModule.lr_scheduler_step``) call in the epoch it resumes on, so the resumed
     count is one lower per resume. The plateau step itself happens in ``on_train_epoch_end`` and its
     state, the learning rates and the weights are compared in full.
     """
@@ -117,7 +117,7 @@ def test_straight_run_exercises_what_resume_could_lose(straight, two_epochs):
     assert straight["lr_schedulers"][0]["num_bad_epochs"] == 1
     assert straight["callbacks"]["EMA"]["updates"] == straight["global_step"] > 0
     assert straight["epoch"] == 3
-    assert set(straight["callbacks"]) >= {"EMA", "RngStateCheckpoint"}
+    assert set(straight["callbacks"]) >= {"EMA", "RngStateCheckpoint", "BestScore"}
 
 
 def test_resume_from_explicit_last_ckpt_is_bitwise_identical(straight, two_epochs, tmp_path):
@@ -160,7 +160,7 @@ def test_resume_restores_rng_so_dropout_masks_match(two_epochs, tmp_path):
 
 
 def test_ckpt_path_last_without_checkpoints_is_an_error(tmp_path):
-    from litplate.config_checks import ConfigError
+    from litplate.runtime.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"ckpt_path='last': no checkpoint in .*checkpoints"):
         _train(tmp_path, "ckpt_path=last")
@@ -181,10 +181,15 @@ def test_resume_with_data_loader_workers_is_bitwise_identical(tmp_path):
 
 
 def test_resume_keeps_the_best_validation_accuracy_so_far(two_epochs, tmp_path):
-    """val/acc_best (what sweeps optimize) is a max over the whole run, epochs before the resume included."""
+    """val/acc_best (what sweeps optimize) is a max over the whole run, epochs before the resume included.
+
+    The BestScore callback keeps it in its own checkpoint state (``callbacks["BestScore"]``).
+    """
     ckpt = _load(two_epochs / "checkpoints" / "last.ckpt")
-    assert 0 < float(ckpt["val_acc_best"]) < 1
-    ckpt["val_acc_best"] = torch.tensor(1.0)  # as if an epoch before the resume had been perfect
+    state = ckpt["callbacks"]["BestScore"]
+    assert state["monitor"] == "val/acc"
+    assert 0 < float(state["best"]) < 1
+    state["best"] = 1.0  # as if an epoch before the resume had been perfect
     perfect = tmp_path / "perfect_before.ckpt"
     torch.save(ckpt, perfect)
     metrics = train(make_cfg(tmp_path / "run", [*RUN, "trainer.max_epochs=3", f"ckpt_path={perfect}"]))

@@ -33,8 +33,8 @@ def test_two_optuna_trials_write_the_best_one_to_the_sweep_dir(tmp_path):
         "hydra.sweeper.n_trials=2",
         "trainer.max_epochs=1",
         "trainer.accelerator=cpu",
-        "~callbacks.rich_progress_bar",
-        "+trainer.enable_progress_bar=false",
+        "~callbacks.progress_bar",
+        "trainer.enable_progress_bar=false",
         f"paths.log_dir={tmp_path}",
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -75,8 +75,8 @@ def test_a_study_in_sqlite_storage_continues_across_sweeps(tmp_path):
             "hydra.sweeper.study_name=kept",
             "trainer.max_epochs=1",
             "trainer.accelerator=cpu",
-            "~callbacks.rich_progress_bar",
-            "+trainer.enable_progress_bar=false",
+            "~callbacks.progress_bar",
+            "trainer.enable_progress_bar=false",
             f"hydra.sweep.dir={tmp_path / sweep}",
         )
         assert done.returncode == 0, done.stderr[-3000:]
@@ -110,5 +110,37 @@ def test_shared_keys_reach_every_consumer(cfg_factory):
         "+hparams_search=optuna",
     )
     assert cfg.model.monitor == "val/loss"
-    for callback in ("model_checkpoint", "early_stopping"):
+    for callback in ("model_checkpoint", "early_stopping", "best_score"):
         assert (cfg.callbacks[callback].monitor, cfg.callbacks[callback].mode) == ("val/loss", "min")
+    assert cfg.optimized_metric == "val/loss_best"  # logged by the BestScore callback
+
+
+@pytest.mark.parametrize(
+    ("overrides", "metric", "direction"),
+    [
+        ([], "val/acc_best", "maximize"),
+        (["best.metric=val/loss", "best.mode=min"], "val/loss_best", "minimize"),
+        (["+experiment=diabetes_regression"], "val/mse_best", "minimize"),
+    ],
+    ids=["default", "loss", "regression"],
+)
+def test_sweeper_direction_and_objective_follow_best(overrides, metric, direction):
+    """The sweep maximizes or minimizes as ``best.mode`` says of ``best.metric``, whose best-so-far
+    value (``${best.metric}_best``) is what each trial returns."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from litplate.runtime.app import CONFIG_DIR
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose("train", overrides=["+hparams_search=optuna", *overrides], return_hydra_config=True)
+    finally:
+        GlobalHydra.instance().clear()
+    assert cfg.optimized_metric == metric
+    assert cfg.hydra.sweeper.direction == direction
+    assert (cfg.callbacks.best_score.monitor, cfg.callbacks.best_score.mode) == (
+        metric.removesuffix("_best"),
+        direction[:3],
+    )

@@ -36,12 +36,17 @@ def test_tensorboard_scalars_one_per_epoch(run):
     tags = set(events.Tags()["scalars"])
     lr_tags = [t for t in tags if t.startswith("lr-")]
     assert lr_tags, tags
-    for tag in ["train/loss_epoch", "train/data_loss", "train/l2", "val/acc", "val/loss", *lr_tags]:
+    # val/acc_best: the BestScore callback; val/*_ema: the EMA callback, through the module's metrics.
+    logged = ["train/loss_epoch", "train/data_loss", "train/l2", "val/acc", "val/loss", *lr_tags]
+    for tag in [*logged, "val/acc_best", "val/acc_ema", "val/loss_ema"]:
         assert tag in tags
         assert len(events.Scalars(tag)) == EPOCHS, tag
     steps = [e.step for e in events.Scalars("train/loss_epoch")]
     assert steps == sorted(set(steps))  # one value per epoch, at increasing steps
     assert len(events.Scalars("train/loss")) > EPOCHS  # the per-step curve is there too
+    accuracies = [e.value for e in events.Scalars("val/acc")]
+    best = [e.value for e in events.Scalars("val/acc_best")]
+    assert best == [max(accuracies[: i + 1]) for i in range(EPOCHS)]  # the best so far, each epoch
 
 
 def test_config_saved(run):

@@ -28,4 +28,8 @@ def test_train_false_tests_the_given_checkpoint(cfg_factory, tmp_path):
 
 
 def test_mlp_hidden_accepts_one_size():
-    assert [m.out_features for m in MLP(hidden=128) if hasattr(m, "out_features")] == [128, 10]
+    # `model.net.hidden=128` from the command line: one hidden layer (input and output shapes come
+    # from the data: 1x8x8 digits images, 10 classes).
+    mlp = MLP(input_shape=(1, 8, 8), num_outputs=10, hidden=128)
+    linear = [(m.in_features, m.out_features) for m in mlp if hasattr(m, "out_features")]
+    assert linear == [(64, 128), (128, 10)]

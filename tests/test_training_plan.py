@@ -8,9 +8,10 @@ import pytest
 from hydra.utils import instantiate
 from rich.console import Console
 
-from litplate.callbacks import TrainingPlanPrinter
+from litplate.runtime.app import build_model
+from litplate.runtime.callbacks import TrainingPlanPrinter
+from litplate.runtime.training_plan import TrainingPlan
 from litplate.train import train
-from litplate.training_plan import TrainingPlan
 
 
 def plan(**kwargs) -> TrainingPlan:
@@ -115,8 +116,8 @@ def _fit(cfg_factory, fit, *overrides):
         ([], 10),
         (["trainer.accumulate_grad_batches=2"], 5),
         (["trainer.accumulate_grad_batches=3"], 4),  # last window: 1 micro-batch
-        (["trainer.accumulate_grad_batches=3", "+trainer.limit_train_batches=5"], 2),
-        (["trainer.accumulate_grad_batches=2", "+trainer.limit_train_batches=0.5"], 3),
+        (["trainer.accumulate_grad_batches=3", "trainer.limit_train_batches=5"], 2),
+        (["trainer.accumulate_grad_batches=2", "trainer.limit_train_batches=0.5"], 3),
     ],
 )
 def test_plan_equals_lightning_and_real_step_count(cfg_factory, fit, capsys, overrides, steps_per_epoch):
@@ -135,15 +136,18 @@ def test_printer_raises_when_lightning_counts_differently(cfg_factory, monkeypat
     """The check in the printer is live: a plan that disagrees with Lightning stops the fit."""
     read = TrainingPlan.from_trainer.__func__
     off_by_one = classmethod(
-        lambda cls, trainer: replace(read(cls, trainer), max_epochs=trainer.max_epochs + 1)
+        lambda cls, trainer, loader=None: replace(
+            read(cls, trainer, loader), max_epochs=trainer.max_epochs + 1
+        )
     )
     monkeypatch.setattr(TrainingPlan, "from_trainer", off_by_one)
     cfg = cfg_factory("data=synthetic", "data.num_samples=233", "data.batch_size=20")
     trainer = instantiate(
         cfg.trainer, callbacks=[TrainingPlanPrinter()], logger=False, enable_checkpointing=False
     )
+    datamodule = instantiate(cfg.data)
     with pytest.raises(RuntimeError, match="training plan says 30 optimizer steps, Lightning estimates 20"):
-        trainer.fit(instantiate(cfg.model), datamodule=instantiate(cfg.data))
+        trainer.fit(build_model(cfg.model, datamodule), datamodule=datamodule)
 
 
 def test_train_prints_plan(cfg_factory, capsys):

@@ -1,33 +1,36 @@
-"""Test a checkpoint: ``python eval.py ckpt_path=PATH``. Model and data split come from the checkpoint."""
+"""Test a checkpoint: ``python eval.py [ckpt_path=PATH|last]``. Model and data split come from it."""
 
-import hydra
 import lightning as L
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from litplate.checkpoints import rebuild_from_checkpoint
-from litplate.cli import CONFIG_DIR, config_errors_in_one_line, run
-from litplate.config_checks import check_rules
-from litplate.instantiate import instantiate_dict
+from litplate.runtime import app
+from litplate.runtime.components import build_group
+from litplate.runtime.quiet import silence_noise
+
+KEYS = {
+    "ckpt_path": (
+        lambda v: isinstance(v, str),
+        "null (the newest run's best), 'last' or a checkpoint file path",
+    ),
+    "use_ema": (app.is_bool, "true or false"),
+}
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    check_rules(cfg)
-    model, datamodule, label = rebuild_from_checkpoint(cfg.ckpt_path, use_ema=cfg.use_ema)
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=instantiate_dict(cfg.get("logger")) or False)
-    print(f"Test metrics below are for the {label.upper()} weights of {cfg.ckpt_path}.")
+    silence_noise()
+    app.check_keys(cfg, KEYS)
+    app.run_dir(cfg)
+    ckpt_path = app.checkpoint_for_evaluation(cfg.get("ckpt_path"), cfg.paths.log_dir)
+    model, datamodule, label = app.rebuild(ckpt_path, use_ema=cfg.use_ema)
+    trainer: L.Trainer = app.build_trainer(cfg.trainer, [], build_group(cfg.get("logger"), "logger"))
+    print(f"Test metrics below are for the {label.upper()} weights of {ckpt_path}.")
     trainer.test(model, datamodule=datamodule)
     return {k: float(v) for k, v in trainer.callback_metrics.items()}
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
-@config_errors_in_one_line
-def hydra_main(cfg: DictConfig) -> None:
+@app.hydra_entry("eval")
+def main(cfg: DictConfig) -> None:
     evaluate(cfg)
-
-
-def main() -> None:
-    run(hydra_main)
 
 
 if __name__ == "__main__":

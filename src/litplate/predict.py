@@ -1,66 +1,77 @@
-"""Predict with a checkpoint: ``python predict.py ckpt_path=PATH`` writes ``<run dir>/predictions.csv``.
+"""Predict with a checkpoint: ``python predict.py [ckpt_path=PATH|last]`` -> ``<run dir>/predictions.csv``.
 
 One row per sample of the checkpoint's own test (or validation) split, in split order: its index,
-the true label, the predicted class and the probability of every class. The model and the split are
-rebuilt from the run config stored in the checkpoint, as eval.py does, so the file lines up with the
-split the model was evaluated on. EMA weights by default, as eval.py and the test after training use.
+its target(s), and the columns the model's ``predictions()`` gives (a classifier: the predicted
+class and the probability of every class; a regressor: the predicted value). The model and the split
+are rebuilt from the run config stored in the checkpoint, as eval.py does. EMA weights by default.
 """
 
 import csv
 import os
 from pathlib import Path
 
-import hydra
 import lightning as L
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import Tensor
 
-from litplate.checkpoints import rebuild_from_checkpoint
-from litplate.cli import CONFIG_DIR, config_errors_in_one_line, run
-from litplate.config_checks import check_rules
+from litplate.runtime import app
+from litplate.runtime.quiet import silence_noise
+
+KEYS = {
+    "ckpt_path": (
+        lambda v: isinstance(v, str),
+        "null (the newest run's best), 'last' or a checkpoint file path",
+    ),
+    "use_ema": (app.is_bool, "true or false"),
+    "split": (lambda v: v in ("test", "val"), "one of test, val"),
+}
 
 
-def write_csv(path: Path, labels: Tensor, probabilities: Tensor) -> None:
+def columns(name: str, values: Tensor) -> dict[str, list]:
+    """One column per tensor of one value per row; ``name_0..name_k`` for k values per row."""
+    values = values.cpu()
+    if values.ndim == 1:
+        return {name: values.tolist()}
+    return {f"{name}_{i}": column.tolist() for i, column in enumerate(values.reshape(len(values), -1).T)}
+
+
+def write_csv(path: Path, table: dict[str, list]) -> None:
     """Written to a temporary name and renamed: an interrupted run leaves no half-written file."""
-    classes = probabilities.shape[1]
     partial = path.with_name(path.name + ".partial")
     with partial.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["index", "label", "prediction", *(f"prob_{c}" for c in range(classes))])
-        rows = zip(labels.tolist(), probabilities.argmax(1).tolist(), probabilities.tolist(), strict=True)
-        for i, (label, predicted, probs) in enumerate(rows):
-            writer.writerow([i, label, predicted, *(f"{p:.6f}" for p in probs)])
+        writer.writerow(["index", *table])
+        for i, row in enumerate(zip(*table.values(), strict=True)):
+            writer.writerow([i, *(f"{v:.6g}" if isinstance(v, float) else v for v in row)])
     os.replace(partial, path)
 
 
 def predict(cfg: DictConfig) -> Path:
-    check_rules(cfg)
-    model, datamodule, label = rebuild_from_checkpoint(cfg.ckpt_path, use_ema=cfg.use_ema)
+    silence_noise()
+    app.check_keys(cfg, KEYS)
+    output_dir = app.run_dir(cfg)
+    ckpt_path = app.checkpoint_for_evaluation(cfg.get("ckpt_path"), cfg.paths.log_dir)
+    model, datamodule, label = app.rebuild(ckpt_path, use_ema=cfg.use_ema)
     datamodule.setup("predict")
     loader = getattr(datamodule, f"{cfg.split}_dataloader")()
 
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=False)
-    probabilities = torch.cat(trainer.predict(model, dataloaders=loader)).float().cpu()
-    labels = torch.cat([y for _, y in loader]).cpu()  # any (x, y) loader, not only in-memory datasets
-    path = Path(cfg.paths.output_dir) / cfg.output_file
+    trainer: L.Trainer = app.build_trainer(cfg.trainer, [], [])
+    outputs = torch.cat(trainer.predict(model, dataloaders=loader)).float()
+    targets = torch.cat([y for _, y in loader])  # any (x, y) loader, not only in-memory datasets
+    table = columns("target", targets)
+    for name, values in model.predictions(outputs).items():
+        table |= columns(name, values)
+    path = output_dir / cfg.output_file
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_csv(path, labels, probabilities)
-    accuracy = (probabilities.argmax(1) == labels).float().mean().item()
-    print(f"{len(probabilities)} {cfg.split} predictions of the {label.upper()} weights -> {path}")
-    print(f"accuracy {accuracy:.4f}")
+    write_csv(path, table)
+    print(f"{len(outputs)} {cfg.split} predictions of the {label.upper()} weights -> {path}")
     return path
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
-@config_errors_in_one_line
-def hydra_main(cfg: DictConfig) -> None:
+@app.hydra_entry("predict")
+def main(cfg: DictConfig) -> None:
     predict(cfg)
-
-
-def main() -> None:
-    run(hydra_main)
 
 
 if __name__ == "__main__":

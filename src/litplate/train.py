@@ -2,85 +2,108 @@
 
 from pathlib import Path
 
-import hydra
 import lightning as L
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from litplate.callbacks.run_config import RunConfigInCheckpoint
-from litplate.cli import CONFIG_DIR, config_errors_in_one_line, run
-from litplate.config_checks import check_config
-from litplate.config_tree import print_and_save
-from litplate.faults import faults_in_one_line
-from litplate.instantiate import instantiate_dict
-from litplate.launch import relaunch_this_job_only, separate_process_group
-from litplate.resume import check_resume_checkpoint, resolve_ckpt_path
-from litplate.run_metadata import save_run_metadata
+from litplate.runtime import app, checkpointing
+from litplate.runtime.components import build, build_group
+from litplate.runtime.config_tree import print_and_save
+from litplate.runtime.distributed import separate_process_group
+from litplate.runtime.errors import faults_in_one_line
+from litplate.runtime.quiet import silence_noise
+from litplate.runtime.run_metadata import save_run_metadata
+from litplate.runtime.upstream.lightning_ddp_multirun import children_run_this_job_only
 
-relaunch_this_job_only()  # DDP children under `-m` run their own job, not the sweep again
+# train.yaml's own keys; every component checks its own arguments when it is built.
+KEYS = {
+    "seed": (app.is_int, "an integer"),
+    "train": (app.is_bool, "true or false"),
+    "test": (app.is_bool, "true or false"),
+    "ckpt_path": (lambda v: isinstance(v, str), "null, 'last' or a checkpoint file path"),
+    "matmul_precision": (lambda v: v in ("highest", "high", "medium"), "one of highest, high, medium"),
+    "best.mode": (lambda v: v in ("min", "max"), "'min' or 'max'"),
+}
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Everything after config composition; returns the final metrics (tests call this directly)."""
-    resolve_ckpt_path(cfg)
-    check_config(cfg)
+    """Everything after config composition; returns the final metrics.
+
+    Works on a config from the command line, or from Hydra's compose API in Python or a notebook
+    (with or without ``return_hydra_config=True``).
+    """
+    silence_noise()
+    app.check_keys(cfg, KEYS)
+    output_dir = app.run_dir(cfg)
+    checkpoint_dir = Path(
+        OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath") or output_dir / "checkpoints"
+    )
+    ckpt_path = checkpointing.resume_path(cfg.ckpt_path, checkpoint_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    torch.set_float32_matmul_precision(cfg.get("matmul_precision", "highest"))
-    datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model)
-    if cfg.train and cfg.ckpt_path:
-        check_resume_checkpoint(model, cfg.ckpt_path)
-    callbacks = instantiate_dict(cfg.get("callbacks")) + [RunConfigInCheckpoint(cfg)]
-    loggers = instantiate_dict(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    torch.set_float32_matmul_precision(cfg.matmul_precision)
+
+    datamodule = build(cfg.data, "data")
+    model = app.build_model(cfg.model, datamodule)
+    if ckpt_path:
+        checkpointing.check_weights_fit(model, checkpointing.load_checkpoint(ckpt_path)["state_dict"])
+    config = app.plain_config(cfg)
+    callbacks = build_group(cfg.get("callbacks"), "callbacks") + [checkpointing.RunConfigInCheckpoint(config)]
+    loggers = build_group(cfg.get("logger"), "logger")
+    app.check_metric_names(
+        app.logged_metric_names(model, callbacks),
+        {
+            "model.monitor": OmegaConf.select(cfg, "model.monitor"),
+            "best.metric": OmegaConf.select(cfg, "best.metric"),
+            "optimized_metric": OmegaConf.select(cfg, "optimized_metric") if app.in_sweep() else None,
+        },
+        validation_off=OmegaConf.select(cfg, "trainer.limit_val_batches") == 0,
+    )
+    trainer: L.Trainer = app.build_trainer(cfg.trainer, callbacks, loggers)
+    if cfg.train:
+        app.check_batches(trainer, datamodule)
 
     if trainer.is_global_zero:
-        print_and_save(cfg, Path(cfg.paths.output_dir) / "config_tree.log")
-        save_run_metadata(cfg, cfg.paths.output_dir)
-    hparams = OmegaConf.to_container(cfg, resolve=True)
+        print_and_save(config, output_dir / "config_tree.log")
+        save_run_metadata(config, output_dir)
     for logger in loggers:
-        logger.log_hyperparams(hparams)
+        logger.log_hyperparams(config)
 
-    if cfg.train:
-        with faults_in_one_line(trainer):
-            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    if cfg.test:
-        with faults_in_one_line(trainer):
-            trainer.test(
-                model, datamodule=datamodule, ckpt_path=checkpoint_to_test(trainer, cfg), weights_only=True
-            )
-        metrics |= {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+    with children_run_this_job_only():
+        if cfg.train:
+            with faults_in_one_line(trainer):
+                trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        if cfg.test:
+            tested = checkpoint_to_test(trainer, cfg.best.metric, ckpt_path, cfg.train)
+            with faults_in_one_line(trainer):
+                trainer.test(model, datamodule=datamodule, ckpt_path=tested, weights_only=True)
+            metrics |= {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
     return metrics
 
 
-def checkpoint_to_test(trainer: L.Trainer, cfg: DictConfig) -> str | None:
+def checkpoint_to_test(
+    trainer: L.Trainer, best_metric: str, ckpt_path: str | None, fitted: bool
+) -> str | None:
     """After fitting, the best checkpoint by ``best.metric``; without fitting, ``ckpt_path``.
 
     Looked up by monitor, not ``trainer.checkpoint_callback`` (the first ModelCheckpoint, which
     may be the every-epoch ``last`` one when the best one is switched off).
     """
-    if not cfg.train:
-        path = cfg.ckpt_path
+    if not fitted:
+        path = ckpt_path
     else:
-        monitored = [c for c in trainer.checkpoint_callbacks if c.monitor == cfg.best.metric]
+        monitored = [c for c in trainer.checkpoint_callbacks if c.monitor == best_metric]
         path = next((c.best_model_path for c in monitored if c.best_model_path), None)
     if path is None:
         print("No checkpoint to test: testing the weights in memory.")
     return path
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-@config_errors_in_one_line
-def hydra_main(cfg: DictConfig) -> float | None:
+@app.hydra_entry("train")
+def main(cfg: DictConfig) -> float | None:
     with separate_process_group():
         metrics = train(cfg)
     return metrics.get(cfg.get("optimized_metric"))
-
-
-def main() -> None:
-    run(hydra_main)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-from litplate.data.array_datamodule import ArrayDataModule
+from litplate.data.diabetes import DiabetesDataModule
 from litplate.data.digits import DigitsDataModule
 from litplate.data.synthetic import SyntheticDataModule
 
-__all__ = ["ArrayDataModule", "DigitsDataModule", "SyntheticDataModule"]
+__all__ = ["DiabetesDataModule", "DigitsDataModule", "SyntheticDataModule"]

@@ -3,15 +3,13 @@
 import torch
 from torch import Tensor
 
-from litplate.data.array_datamodule import ArrayDataModule
+from litplate.runtime.datamodule import ArrayDataModule
 
 
 class DigitsDataModule(ArrayDataModule):
-    num_features = 64
-    num_classes = 10
-
     def load(self) -> tuple[Tensor, Tensor]:
         from sklearn.datasets import load_digits  # imported here: scikit-learn is slow to import
 
         digits = load_digits()
-        return torch.from_numpy(digits.data).float(), torch.from_numpy(digits.target).long()
+        images = torch.from_numpy(digits.images).float().unsqueeze(1)  # (N, 1, 8, 8): one channel
+        return images, torch.from_numpy(digits.target).long()

@@ -3,7 +3,8 @@
 import torch
 from torch import Tensor
 
-from litplate.data.array_datamodule import ArrayDataModule
+from litplate.runtime import checks
+from litplate.runtime.datamodule import ArrayDataModule
 
 
 class SyntheticDataModule(ArrayDataModule):
@@ -22,10 +23,14 @@ class SyntheticDataModule(ArrayDataModule):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self.num_samples = num_samples
-        self.num_features = num_features
-        self.num_classes = num_classes
-        self.label_noise = label_noise
+        self.num_samples = checks.integer("num_samples", num_samples, minimum=1)
+        self.num_features = checks.integer("num_features", num_features, minimum=1)
+        self.num_classes = checks.integer("num_classes", num_classes, minimum=2)
+        self.label_noise = checks.fraction("label_noise", label_noise)
+
+    @property
+    def num_outputs(self) -> int:
+        return self.num_classes  # not from the labels: a small sample may miss a class
 
     def load(self) -> tuple[Tensor, Tensor]:
         gen = torch.Generator().manual_seed(self.seed)

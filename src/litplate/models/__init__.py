@@ -1,4 +1,4 @@
 from litplate.models.classifier import Classifier
-from litplate.models.regularization import WeightPenalty
+from litplate.models.regressor import Regressor
 
-__all__ = ["Classifier", "WeightPenalty"]
+__all__ = ["Classifier", "Regressor"]

@@ -1,27 +1,37 @@
-"""Small convolutional classifier with BatchNorm, for flat image vectors such as 8x8 digits."""
+"""Small convolutional net with BatchNorm, for images such as the 8x8 digits."""
 
 from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from litplate.runtime import checks
+from litplate.runtime.errors import ArgumentError
+
 
 class CNN(nn.Module):
     """Conv-BN-ReLU blocks (a 2x2 max-pool after each but the first), then a dropout MLP head.
 
-    Takes flat vectors and reshapes them to ``image_shape``, so it shares datamodules with the MLP.
+    ``input_shape`` is (channels, height, width); flat inputs of that many values are reshaped.
     Convolutions have no bias: the BatchNorm after them has its own shift.
     """
 
     def __init__(
         self,
-        image_shape: Sequence[int] = (1, 8, 8),
+        input_shape: Sequence[int],
+        num_outputs: int,
         channels: Sequence[int] = (32, 64),
         hidden: int = 128,
-        num_classes: int = 10,
         dropout: float = 0.2,
     ) -> None:
         super().__init__()
-        self.image_shape = tuple(image_shape)
+        if len(input_shape) != 3:
+            raise ArgumentError.of(
+                "input_shape", tuple(input_shape), "(channels, height, width): use data with images"
+            )
+        channels = checks.sizes("channels", channels)
+        hidden = checks.integer("hidden", hidden, minimum=1)
+        dropout = checks.fraction("dropout", dropout)
+        self.image_shape = tuple(input_shape)
         in_channels, height, width = self.image_shape
         blocks: list[nn.Module] = []
         for i, out_channels in enumerate(channels):
@@ -41,7 +51,7 @@ class CNN(nn.Module):
             nn.Linear(in_channels * height * width, hidden),
             nn.ReLU(),
             nn.Dropout(dropout),
-            nn.Linear(hidden, num_classes),
+            nn.Linear(hidden, num_outputs),
         )
 
     def forward(self, x: Tensor) -> Tensor:

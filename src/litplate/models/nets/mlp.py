@@ -1,24 +1,27 @@
-"""Fully connected classifier: Linear -> ReLU -> Dropout blocks."""
+"""Fully connected net: Flatten, then Linear -> ReLU -> Dropout blocks, then a Linear head."""
 
+import math
 from collections.abc import Sequence
 
 from torch import nn
+
+from litplate.runtime import checks
 
 
 class MLP(nn.Sequential):
     def __init__(
         self,
-        in_features: int = 64,
+        input_shape: Sequence[int],
+        num_outputs: int,
         hidden: Sequence[int] | int = (256, 256),
-        num_classes: int = 10,
         dropout: float = 0.1,
     ) -> None:
-        if isinstance(hidden, int):  # `model.net.hidden=128` from the command line: one layer
-            hidden = [hidden]
-        layers: list[nn.Module] = []
-        width = in_features
+        hidden = checks.sizes("hidden", hidden)  # `model.net.hidden=128` from the command line: one layer
+        dropout = checks.fraction("dropout", dropout)
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = math.prod(input_shape)
         for size in hidden:
             layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
             width = size
-        layers.append(nn.Linear(width, num_classes))
+        layers.append(nn.Linear(width, num_outputs))
         super().__init__(*layers)

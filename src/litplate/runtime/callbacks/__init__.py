@@ -1,0 +1,17 @@
+from litplate.runtime.callbacks.best_score import BestScore
+from litplate.runtime.callbacks.ema import EMA
+from litplate.runtime.callbacks.lr_monitor import LearningRateMonitor
+from litplate.runtime.callbacks.nonfinite import NonFiniteLossGuard
+from litplate.runtime.callbacks.preemption import PreemptionCheckpoint
+from litplate.runtime.callbacks.rng_state import RngStateCheckpoint
+from litplate.runtime.callbacks.training_plan import TrainingPlanPrinter
+
+__all__ = [
+    "EMA",
+    "BestScore",
+    "LearningRateMonitor",
+    "NonFiniteLossGuard",
+    "PreemptionCheckpoint",
+    "RngStateCheckpoint",
+    "TrainingPlanPrinter",
+]

@@ -1,0 +1,291 @@
+"""The base LightningModule: the training mechanics every task gets, whatever its loss and metrics.
+
+A task subclasses ``TaskModule`` and writes only what is its own (see ``models/classifier.py``):
+
+- ``loss(outputs, targets)``: the data loss of a batch, a mean over its samples;
+- ``metrics()``: fresh torchmetrics for one evaluation split, e.g. ``{"acc": MulticlassAccuracy(...)}``;
+- optionally ``train_terms`` and ``batch_terms(outputs, targets)``: per-batch means (e.g. accuracy)
+  averaged over the training epoch next to the loss;
+- optionally ``predictions(outputs)``: the columns ``predict.py`` writes.
+
+Everything else lives here, so it still applies to a new task: the L1/L2 penalties, loss scales that
+make gradient accumulation equal the big batch, sample-weighted epoch means over all ranks,
+ReduceLROnPlateau stepped on them before checkpoints are written, ``self.log`` only on the steps
+that are written, and an evaluation path (``evaluation_step``/``log_evaluation``) that the EMA
+callback reuses with the averaged weights.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from torch import Tensor, nn
+from torch.func import functional_call
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torchmetrics import MeanMetric, Metric
+
+from litplate.runtime import checks
+from litplate.runtime.components import build
+from litplate.runtime.epoch_means import WeightedMeans
+from litplate.runtime.regularization import WeightPenalty
+from litplate.runtime.training_plan import TrainingPlan
+
+# Logged by every TaskModule, whatever its task: the objective and its parts.
+OBJECTIVE_TERMS = ("loss_epoch", "data_loss", "l1", "l2")
+
+
+class TaskModule(L.LightningModule):
+    """Builds ``net``, the optimizer and the scheduler from plain config dicts, here rather than by Hydra.
+
+    Keeping plain dicts as hyperparameters makes every checkpoint self-describing: the net is
+    rebuilt from it without the run's YAML, and the checkpoint still loads with ``weights_only=True``.
+    ``input_shape`` and ``num_outputs`` come from the datamodule (``app.build_model``), so a net's
+    config never repeats them; they are passed to the net as keyword arguments.
+
+    Training objective per batch: ``loss + l1 * sum|w| + l2 * sum w**2`` (``WeightPenalty``). Its
+    sample-weighted epoch mean over all ranks is logged as ``train/loss_epoch`` and is what
+    ReduceLROnPlateau sees by default (``monitor``).
+    """
+
+    train_terms: tuple[str, ...] = ()  # names of what ``batch_terms`` returns, in order
+
+    def __init__(
+        self,
+        net: Mapping[str, Any],
+        optimizer: Mapping[str, Any],
+        scheduler: Mapping[str, Any] | None = None,
+        regularization: Mapping[str, Any] | None = None,
+        monitor: str = "train/loss_epoch",
+        compile: bool = False,
+        input_shape: Sequence[int] = (),
+        num_outputs: int = 1,
+    ) -> None:
+        super().__init__()
+        checks.flag("compile", compile)
+        checks.sizes("input_shape", list(input_shape))
+        checks.integer("num_outputs", num_outputs, minimum=1)
+        self.save_hyperparameters(logger=False)
+        for key, value in self.hparams.items():  # plain containers: checkpoints load with weights_only
+            if isinstance(value, DictConfig | ListConfig):
+                self.hparams[key] = OmegaConf.to_container(value, resolve=True)
+        self.input_shape = tuple(input_shape)
+        self.num_outputs = num_outputs
+        self.monitor = monitor
+        self.net: nn.Module = build(net, "net", input_shape=self.input_shape, num_outputs=num_outputs)
+        if compile:
+            # The net's forward, not the module: state_dict keys stay free of "_orig_mod.". Not
+            # ``self.net.compile()``: with torch 2.13 that captures no graph and runs eagerly.
+            self.net.forward = torch.compile(self.net.forward)
+        try:
+            self.penalty = WeightPenalty(**(regularization or {}))
+        except checks.ArgumentError as error:
+            raise error.under("regularization") from None
+        # Built once here so that a bad optimizer or scheduler setting fails now, not when fit starts.
+        self._build_optimization(key_prefix="")
+        self.train_means = WeightedMeans(["loss_epoch", *OBJECTIVE_TERMS[1:], *self.train_terms])
+        # One set of evaluation metrics per split; "val_ema" and the like are added on first use.
+        self.eval_metrics = nn.ModuleDict({split: self._new_metrics() for split in ("val", "test")})
+        self._weights: list[Tensor] = []
+        self._data_scale: list[float] = []
+        self._penalty_scale: list[float] = []
+        self.loss_terms: dict[str, Tensor] = {}  # last batch's terms, for error messages
+        self._validated_epoch = -1  # the last epoch that ran validation (see _step_plateau)
+
+    # ---- what a task defines ---------------------------------------------------------------------
+
+    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def metrics(self) -> dict[str, Metric]:
+        """Fresh metrics for one evaluation split; each is updated with ``(outputs, targets)``."""
+        return {}
+
+    def batch_terms(self, outputs: Tensor, targets: Tensor) -> Sequence[Tensor]:
+        """Per-batch means averaged over the training epoch, one per name in ``train_terms``."""
+        return ()
+
+    def predictions(self, outputs: Tensor) -> dict[str, Tensor]:
+        """Columns for ``predict.py``: one tensor of ``len(outputs)`` rows (or rows x k) per name."""
+        return {"output": outputs}
+
+    # ---- names -----------------------------------------------------------------------------------
+
+    def logged_metrics(self) -> list[str]:
+        """Every metric name this module logs: what ``monitor`` and checkpointing may name."""
+        evaluation = self.evaluation_names()
+        return (
+            ["train/loss", *(f"train/{t}" for t in (*OBJECTIVE_TERMS, *self.train_terms))]
+            + [f"val/{n}" for n in evaluation]
+            + [f"test/{n}" for n in evaluation]
+        )
+
+    def evaluation_names(self) -> list[str]:
+        return list(self.eval_metrics["val"].keys())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    # ---- training --------------------------------------------------------------------------------
+
+    def on_train_start(self) -> None:
+        self._weights = WeightPenalty.weights(self.net)
+        self._plan_accumulation(TrainingPlan.from_trainer(self.trainer))
+
+    def _plan_accumulation(self, plan: TrainingPlan) -> None:
+        """Per-micro-batch loss scales that make an accumulated step equal the big-batch step.
+
+        Lightning divides every micro-batch loss by A, also in the epoch's last, shorter window,
+        and weights unequal micro-batches equally. Returning ``A * n_i / W`` times the data loss
+        (W: samples in the window) and ``A / k`` times the penalty (k: micro-batches in the window)
+        makes the summed gradient the sample mean over the window plus the penalty once.
+        """
+        a = plan.accumulation
+        self._data_scale, self._penalty_scale = [], []
+        if a == 1:
+            return
+        sizes = plan.batch_sizes()
+        for start in range(0, len(sizes), a):
+            window = sizes[start : start + a]
+            self._data_scale += [a * n / sum(window) for n in window]
+            self._penalty_scale += [a / len(window)] * len(window)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        outputs = self(x)
+        data_loss = self.loss(outputs, y)
+        l1, l2 = self.penalty(self._weights)
+        objective = data_loss + l1 + l2
+        self.loss_terms = {"data_loss": data_loss.detach(), "l1": l1.detach(), "l2": l2.detach()}
+        with torch.no_grad():
+            terms = [objective, data_loss, l1, l2, *self.batch_terms(outputs, y)]
+            self.train_means.update(torch.stack(terms), len(y))
+        if self._step_is_logged():
+            self.log("train/loss", objective.detach(), on_step=True, on_epoch=False, prog_bar=True)
+        if self._data_scale:  # one scale per micro-batch of the epoch; an index past the plan is a bug
+            return data_loss * self._data_scale[batch_idx] + (l1 + l2) * self._penalty_scale[batch_idx]
+        return objective
+
+    def _step_is_logged(self) -> bool:
+        """Whether the loggers write this step's values (every ``trainer.log_every_n_steps``).
+
+        ``self.log`` costs more than a small model's whole step (Lightning moves its result
+        object's state to the device on every call), so it is called only on the steps that get
+        written; the progress bar shows the last written value.
+        """
+        every = self.trainer.log_every_n_steps
+        return bool(every) and (self.global_step + 1) % every == 0
+
+    def on_train_epoch_end(self) -> None:
+        means = self.train_means.compute()  # global, sample-weighted: identical on every rank
+        self.train_means.reset()
+        epoch_metrics = {f"train/{k}": v for k, v in means.items()}
+        self.log_dict(epoch_metrics, sync_dist=False)
+        self._step_plateau(epoch_metrics)
+
+    def _step_plateau(self, epoch_metrics: dict[str, Tensor]) -> None:
+        """Step ReduceLROnPlateau here, once per epoch, before checkpoints are written.
+
+        Lightning steps it after ``on_train_epoch_end`` callbacks, i.e. after ModelCheckpoint has
+        saved, and skips that step when it resumes from such a checkpoint: one plateau step lost
+        per resume. Stepping it here puts the step inside the saved state.
+        """
+        scheduler = self.lr_schedulers()
+        if not isinstance(scheduler, ReduceLROnPlateau):
+            return
+        value = epoch_metrics.get(self.monitor)
+        if value is None and self._validated_epoch != self.current_epoch:
+            # No validation this epoch (check_val_every_n_epoch > 1): callback_metrics would only
+            # hold the last validation's value, and stepping on it again counts a false bad epoch.
+            return
+        value = value if value is not None else self.trainer.callback_metrics.get(self.monitor)
+        if value is None:
+            available = sorted(set(epoch_metrics) | set(self.trainer.callback_metrics))
+            raise KeyError(f"model.monitor={self.monitor!r} was not logged; available: {available}")
+        scheduler.step(float(value))
+
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if isinstance(scheduler, ReduceLROnPlateau):
+            return  # stepped in on_train_epoch_end
+        super().lr_scheduler_step(scheduler, metric)
+
+    # ---- evaluation ------------------------------------------------------------------------------
+
+    def _new_metrics(self) -> nn.ModuleDict:
+        return nn.ModuleDict({"loss": MeanMetric(), **self.metrics()})
+
+    def evaluation_step(
+        self, batch: tuple[Tensor, Tensor], split: str, weights: Mapping[str, Tensor] | None = None
+    ) -> None:
+        """Update the metrics of ``split`` with one batch, through the module's own weights or ``weights``.
+
+        ``weights`` (e.g. the EMA's) are used without touching the module's own tensors
+        (``torch.func.functional_call``), under their own set of metrics.
+        """
+        x, y = batch
+        outputs = self(x) if weights is None else functional_call(self, dict(weights), (x,))
+        if split not in self.eval_metrics:
+            self.eval_metrics[split] = self._new_metrics().to(self.device)
+        metrics = self.eval_metrics[split]
+        for name, metric in metrics.items():
+            if name == "loss":
+                metric.update(self.loss(outputs, y), len(y))
+            else:
+                metric.update(outputs, y)
+
+    def log_evaluation(self, split: str, prefix: str, suffix: str = "") -> dict[str, Tensor]:
+        """Compute (over all ranks), log as ``{prefix}/{name}{suffix}`` and reset the metrics of ``split``."""
+        values = {
+            f"{prefix}/{name}{suffix}": metric.compute() for name, metric in self.eval_metrics[split].items()
+        }
+        for metric in self.eval_metrics[split].values():
+            metric.reset()
+        self.log_dict(values, prog_bar=prefix == "val")
+        return values
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.evaluation_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self._validated_epoch = self.current_epoch
+        self.log_evaluation("val", "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.evaluation_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self.log_evaluation("test", "test")
+
+    def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self(batch[0])
+
+    # ---- optimization ----------------------------------------------------------------------------
+
+    def _build_optimization(self, key_prefix: str = "model.") -> tuple[Any, Any]:
+        optimizer = build(self.hparams.optimizer, f"{key_prefix}optimizer", params=self.parameters())
+        try:  # torch refuses a negative learning rate, not a zero one: a run that never learns
+            checks.number("lr", optimizer.defaults.get("lr", 1.0), strict=True)
+        except checks.ArgumentError as error:
+            raise error.under(f"{key_prefix}optimizer") from None
+        scheduler = None
+        if self.hparams.scheduler:
+            scheduler = build(self.hparams.scheduler, f"{key_prefix}scheduler", optimizer=optimizer)
+        if isinstance(scheduler, ReduceLROnPlateau):  # torch refuses a bad mode or factor, not these
+            try:
+                checks.integer("patience", scheduler.patience)
+                checks.integer("cooldown", scheduler.cooldown)
+                checks.number("threshold", scheduler.threshold)
+            except checks.ArgumentError as error:
+                raise error.under(f"{key_prefix}scheduler") from None
+        return optimizer, scheduler
+
+    def configure_optimizers(self) -> dict:
+        optimizer, scheduler = self._build_optimization()
+        if scheduler is None:
+            return {"optimizer": optimizer}
+        config = {"scheduler": scheduler, "interval": "epoch", "frequency": 1}
+        if isinstance(scheduler, ReduceLROnPlateau):
+            config |= {"monitor": self.monitor, "strict": False}
+        return {"optimizer": optimizer, "lr_scheduler": config}

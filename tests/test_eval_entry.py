@@ -1,0 +1,62 @@
+"""evaluate(): from Python with Hydra's compose API, which checkpoint it takes, and old checkpoints."""
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from litplate.eval import evaluate
+from litplate.runtime.app import CONFIG_DIR
+from litplate.runtime.errors import ConfigError
+from litplate.train import train
+
+SHORT = ["trainer.max_epochs=2", "trainer.limit_train_batches=4", "trainer.accelerator=cpu",
+         "trainer.enable_progress_bar=false"]  # fmt: skip
+
+
+def composed(name: str, overrides: list[str], with_hydra: bool):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(name, overrides=overrides, return_hydra_config=with_hydra)
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    logs = tmp_path_factory.mktemp("logs")
+    metrics = train(composed("train", [*SHORT, f"paths.log_dir={logs}"], with_hydra=False))
+    (run,) = (logs / "train" / "runs").iterdir()
+    return logs, run, metrics
+
+
+@pytest.mark.parametrize("with_hydra", [True, False])
+def test_evaluate_from_python_takes_the_newest_runs_best_checkpoint(trained, with_hydra, capsys):
+    logs, run, metrics = trained
+    evaluated = evaluate(
+        composed("eval", [f"paths.log_dir={logs}", "trainer.enable_progress_bar=false"], with_hydra)
+    )
+    out = capsys.readouterr().out
+    best = next((run / "checkpoints").glob("epoch_*.ckpt"))
+    assert f"the newest training run's best checkpoint, {best}" in out
+    assert evaluated["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
+
+
+def test_ckpt_path_last_is_the_newest_runs_last_checkpoint(trained, capsys):
+    logs, run, _ = trained
+    evaluate(composed("eval", [f"paths.log_dir={logs}", "ckpt_path=last"], with_hydra=False))
+    assert f"{run / 'checkpoints' / 'last.ckpt'}" in capsys.readouterr().out
+
+
+def test_a_checkpoint_from_before_a_rename_is_one_line(trained, tmp_path):
+    _, run, _ = trained
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    checkpoint["config"]["model"]["_target_"] = "oldname.models.Classifier"
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
+    with pytest.raises(ConfigError) as error:
+        evaluate(composed("eval", [f"ckpt_path={old}"], with_hydra=False))
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"ckpt_path: the run config stored in {old} does not build here")
+    assert "model._target_='oldname.models.Classifier' cannot be imported" in message
