@@ -13,7 +13,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
-from litplate.runtime.app import CONFIG_DIR, build_model, build_trainer
+from litplate.runtime.app import CONFIG_DIR
+from litplate.runtime.assembly import build_model, build_trainer
 from litplate.runtime.components import build_group
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +51,7 @@ def fit():
     """Fit a composed config as ``train()`` does, with extra callbacks, and return the trainer."""
 
     def run(cfg: DictConfig, *callbacks: L.Callback) -> L.Trainer:
+        L.seed_everything(cfg.seed, workers=True, verbose=False)  # as train() does: tests run in any order
         loggers = build_group(cfg.get("logger"), "logger")
         callbacks_ = build_group(cfg.get("callbacks"), "callbacks") + list(callbacks)
         trainer = build_trainer(cfg.trainer, callbacks_, loggers)

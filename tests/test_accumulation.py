@@ -11,7 +11,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from litplate.runtime.app import build_model
+from litplate.runtime.assembly import build_model
 from litplate.runtime.training_plan import TrainingPlan
 
 DATA = [

@@ -84,8 +84,7 @@ def test_one_line_error_before_training(results, case):
     output = result.stdout + result.stderr
     assert "Traceback" not in output
     assert "Training plan" not in output  # nothing was fitted
-    assert not (root / case / "checkpoints").exists()
-    assert not (root / case / "tensorboard").exists()
+    assert not (root / case).exists()  # not even Hydra's run directory is left behind
 
 
 @pytest.mark.slow

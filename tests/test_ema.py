@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from litplate.eval import evaluate
-from litplate.runtime.app import build_model
+from litplate.runtime.assembly import build_model
 from litplate.runtime.callbacks import EMA
 from litplate.runtime.checkpointing import load_checkpoint, weights_from
 from litplate.runtime.errors import ConfigError

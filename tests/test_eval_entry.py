@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import make_cfg
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
@@ -38,7 +39,7 @@ def test_evaluate_from_python_takes_the_newest_runs_best_checkpoint(trained, wit
     )
     out = capsys.readouterr().out
     best = next((run / "checkpoints").glob("epoch_*.ckpt"))
-    assert f"the newest training run's best checkpoint, {best}" in out
+    assert f"ckpt_path=null: the best checkpoint of the newest training run, {best}" in out
     assert evaluated["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-6)
 
 
@@ -46,6 +47,24 @@ def test_ckpt_path_last_is_the_newest_runs_last_checkpoint(trained, capsys):
     logs, run, _ = trained
     evaluate(composed("eval", [f"paths.log_dir={logs}", "ckpt_path=last"], with_hydra=False))
     assert f"{run / 'checkpoints' / 'last.ckpt'}" in capsys.readouterr().out
+
+
+def test_a_run_in_a_directory_of_its_own_is_found_too(tmp_path, capsys):
+    # The README's session: python train.py hydra.run.dir=logs/my_run, then python eval.py.
+    logs = tmp_path / "logs"
+    train(make_cfg(logs / "my_run", [*SHORT, f"paths.log_dir={logs}"]))
+    evaluate(composed("eval", [f"paths.log_dir={logs}"], with_hydra=False))
+    assert (
+        f"the best checkpoint of the newest training run, {logs / 'my_run' / 'checkpoints'}"
+        in capsys.readouterr().out
+    )
+
+
+def test_a_limit_that_leaves_no_test_batch_is_one_line(trained):
+    logs, _, _ = trained
+    overrides = [f"paths.log_dir={logs}", "trainer.limit_test_batches=0.001"]
+    with pytest.raises(ConfigError, match=r"^trainer.limit_test_batches=0.001 leaves 0 of 1 test batches"):
+        evaluate(composed("eval", overrides, with_hydra=False))
 
 
 def test_a_checkpoint_from_before_a_rename_is_one_line(trained, tmp_path):

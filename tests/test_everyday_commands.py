@@ -7,6 +7,7 @@ forms that only exist on a command line through real ``train.py`` processes.
 """
 
 import csv
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from conftest import make_cfg, run_script
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from litplate.runtime.app import CONFIG_DIR, null_groups_removed
+from litplate.runtime.errors import ConfigError
 from litplate.train import train
 
 SHORT = [
@@ -130,6 +132,10 @@ CASES: dict[str, tuple[list[str], Callable[[Run], None]]] = {
     ),
     "no_sanity_check": (["trainer.num_sanity_val_steps=0"], lambda r: r.last()["global_step"] == 4),
     "profiler": (["trainer.profiler=simple"], lambda r: "FIT Profiler Report" in r.text),
+    "no_checkpointing": (
+        ["trainer.enable_checkpointing=false"],
+        lambda r: not (r.out / "checkpoints").exists(),
+    ),
     "min_epochs": (["trainer.min_epochs=1"], lambda r: r.last()["epoch"] == 0),
     **{
         f"without_{name}": ([f"~callbacks.{name}"], lambda r: "test/acc" in r.metrics)
@@ -146,6 +152,26 @@ def test_everyday_override_trains_and_takes_effect(case, tmp_path, capfd, caplog
     captured = capfd.readouterr()
     run = Run(tmp_path, metrics, captured.out + captured.err + caplog.text)
     assert check(run), f"{case}: {overrides} did not take effect\n{run.text[-3000:]}"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "callbacks.model_checkpoint.monitor=val/los",
+            "callbacks.model_checkpoint.monitor='val/los' is never logged",
+        ),
+        (
+            "callbacks.best_score.mode=min",
+            "callbacks.best_score.mode='min' but val/acc is better when higher",
+        ),
+        ("plateau_metric=val/acc", "model.scheduler.mode='min' but val/acc is better when higher: use max"),
+    ],
+)
+def test_a_monitor_a_callback_cannot_see_fails_before_training(tmp_path, override, message):
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        train(make_cfg(tmp_path, [*SHORT, override]))
+    assert not (tmp_path / "checkpoints").exists()
 
 
 def test_there_are_enough_everyday_commands():
@@ -195,7 +221,7 @@ def test_train_in_a_notebook_style_script(tmp_path):
 def test_cli_forms(tmp_path):
     """What only a command line has: ``GROUP=null``, a typo's suggestion, eval.py without ckpt_path."""
     short = [*SHORT, "trainer.enable_progress_bar=false", f"paths.log_dir={tmp_path / 'logs'}"]
-    for switch in ("logger=null", "callbacks=null"):
+    for switch in ("callbacks=null", "logger=null"):  # the newest run then has a best checkpoint
         done = run_script("train.py", switch, *short, cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-2000:]
         noise = ("💡 Tip", "LeafSpec", "to estimate number of stepping batches")
@@ -211,7 +237,7 @@ def test_cli_forms(tmp_path):
         "eval.py", f"paths.log_dir={tmp_path / 'logs'}", "trainer.enable_progress_bar=false", cwd=tmp_path
     )
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-    assert "the newest training run's best checkpoint" in evaluated.stdout
+    assert "ckpt_path=null: the best checkpoint of the newest training run" in evaluated.stdout
     last = run_script("eval.py", "ckpt_path=last", f"paths.log_dir={tmp_path / 'logs'}", cwd=tmp_path)
     assert last.returncode == 0 and "last.ckpt" in last.stdout, last.stderr[-2000:]
     none = run_script("eval.py", f"paths.log_dir={tmp_path / 'empty'}", cwd=tmp_path)

@@ -14,7 +14,9 @@ import pytest
 import torch
 from conftest import ROOT, run_script
 
-from litplate.runtime.checkpointing import AtomicCheckpointIO, NonFiniteCheckpointError
+from litplate.runtime.checkpointing import AtomicCheckpointIO
+from litplate.runtime.errors import NonFiniteCheckpointError
+from litplate.train import train
 
 QUIET = ["~callbacks.progress_bar", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"]
 # Checkpoints of ~18 MB (weights, two Adam moments, EMA): a write lasts long enough to be caught.
@@ -126,13 +128,28 @@ def test_sigterm_and_ctrl_c_save_the_current_state_and_exit_with_its_path(tmp_pa
 
 @pytest.mark.slow
 def test_non_finite_loss_stops_at_once_naming_epoch_step_and_terms(tmp_path):
-    # l2 * sum(w**2) overflows float32: the objective is inf at the first step.
-    result = run_script("train.py", f"hydra.run.dir={tmp_path}", *QUIET, "model.regularization.l2=1e37")
+    # l2 * sum(w**2) overflows float32: the objective is inf at the first step. Checked every step.
+    every_step = "callbacks.nonfinite_guard.check_every_n_steps=1"
+    result = run_script(
+        "train.py", f"hydra.run.dir={tmp_path}", *QUIET, "model.regularization.l2=1e37", every_step
+    )
     assert result.returncode == 1
     line = _error_line(result.stderr)
     assert line.startswith("error: non-finite loss at epoch 0, step 0 (batch 0): loss=inf"), line
     assert "data_loss=" in line and "l1=0" in line and "l2=inf" in line
     assert not list((tmp_path / "checkpoints").glob("*.ckpt"))
+
+
+def test_non_finite_loss_is_found_on_the_next_checked_step_without_a_read_per_step(cfg_factory, capsys):
+    # The default checks on logged steps (every 10th): the window is named, and no checkpoint is written.
+    cfg = cfg_factory("model.regularization.l2=1e37", "trainer.max_epochs=1")
+    with pytest.raises(SystemExit) as exited:
+        train(cfg)
+    assert exited.value.code == 1
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message.startswith("error: non-finite loss at epoch 0, steps 0-9 (batch 9): loss=inf"), message
+    assert "the guard checks every 10 steps" in message and "check_every_n_steps=1" in message
+    assert not list((Path(cfg.paths.output_dir) / "checkpoints").glob("*.ckpt"))
 
 
 def test_checkpoint_writer_refuses_non_finite_weights_and_keeps_the_old_file(tmp_path):

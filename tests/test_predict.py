@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from litplate.predict import predict
-from litplate.runtime.app import build_model
+from litplate.runtime.assembly import build_model
 from litplate.runtime.checkpointing import load_checkpoint, load_weights, weights_from
 from litplate.runtime.errors import ConfigError
 from litplate.train import train

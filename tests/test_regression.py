@@ -15,7 +15,8 @@ from hydra.core.global_hydra import GlobalHydra
 from litplate.data import DiabetesDataModule
 from litplate.eval import evaluate
 from litplate.predict import predict
-from litplate.runtime.app import CONFIG_DIR, build_model
+from litplate.runtime.app import CONFIG_DIR
+from litplate.runtime.assembly import build_model
 from litplate.runtime.errors import ConfigError
 from litplate.train import train
 
@@ -69,6 +70,23 @@ def test_a_metric_the_regressor_never_logs_fails_before_training(tmp_path):
     ):
         train(make_cfg(tmp_path, [*REGRESSION, "best.metric=val/acc_ema"]))
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_mode_that_does_not_fit_the_metric_fails_before_training(tmp_path):
+    # With mode max on an error, checkpoints would keep the worst epoch and a sweep maximize MSE.
+    with pytest.raises(ConfigError, match=r"^best.mode='max' but val/mse is better when lower: use min$"):
+        train(make_cfg(tmp_path, [*REGRESSION, "best.mode=max"]))
+    with pytest.raises(ConfigError, match=r"^model.scheduler.mode='min' but val/r2 is better when higher"):
+        train(make_cfg(tmp_path, [*REGRESSION, "plateau_metric=val/r2"]))
+
+
+def test_classifying_regression_targets_is_one_line_naming_the_fix(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        train(make_cfg(tmp_path, [*FAST, "data=diabetes"]))
+    assert str(error.value) == (
+        "model.num_outputs=1 is not allowed: use data with integer labels of at least 2 classes "
+        "(float targets: model=regressor)"
+    )
 
 
 def test_the_sweep_direction_follows_best_mode():

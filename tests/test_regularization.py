@@ -7,7 +7,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from litplate.models.nets import CNN, MLP
-from litplate.runtime.app import build_model
+from litplate.runtime.assembly import build_model
 from litplate.runtime.errors import ConfigError
 from litplate.runtime.regularization import WeightPenalty
 from litplate.train import train

@@ -8,7 +8,7 @@ import pytest
 from hydra.utils import instantiate
 from rich.console import Console
 
-from litplate.runtime.app import build_model
+from litplate.runtime.assembly import build_model
 from litplate.runtime.callbacks import TrainingPlanPrinter
 from litplate.runtime.training_plan import TrainingPlan
 from litplate.train import train

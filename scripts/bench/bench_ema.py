@@ -1,4 +1,4 @@
-"""How fast is one EMA update? ``python scripts/bench_ema.py [--reps N] [--fits N] [--threads N]``.
+"""How fast is one EMA update? ``python scripts/bench/bench_ema.py [--reps N] [--fits N] [--threads N]``.
 
 Per update, on two models measured in the same run:
   (a) conv-like: 50 conv 3x3 (256 -> 256 channels) + BatchNorm blocks, ~29.5M parameters in 150
@@ -26,7 +26,8 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import EMAWeightAveraging
 from torch import nn
 
-from litplate.runtime.app import CONFIG_DIR, build_model
+from litplate.runtime.app import CONFIG_DIR
+from litplate.runtime.assembly import build_model
 from litplate.runtime.callbacks import EMA
 
 

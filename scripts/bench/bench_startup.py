@@ -1,6 +1,6 @@
 """Seconds from ``python train.py`` to the end of the first optimizer step, and where they go.
 
-    python scripts/bench_startup.py [--repeats 3] [overrides ...]
+    python scripts/bench/bench_startup.py [--repeats 3] [overrides ...]
 
 Runs the real entry point as a subprocess (default config, one training step, no testing) with a
 callback that reports the moment the first step ends; the parent's clock starts before it spawns

@@ -9,26 +9,19 @@ are rebuilt from the run config stored in the checkpoint, as eval.py does. EMA w
 import csv
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import lightning as L
-import torch
 from omegaconf import DictConfig
-from torch import Tensor
 
 from litplate.runtime import app
-from litplate.runtime.quiet import silence_noise
 
-KEYS = {
-    "ckpt_path": (
-        lambda v: isinstance(v, str),
-        "null (the newest run's best), 'last' or a checkpoint file path",
-    ),
-    "use_ema": (app.is_bool, "true or false"),
-    "split": (lambda v: v in ("test", "val"), "one of test, val"),
-}
+if TYPE_CHECKING:
+    from torch import Tensor
+
+KEYS = {**app.EVALUATION_KEYS, "split": (lambda v: v in ("test", "val"), "one of test, val")}
 
 
-def columns(name: str, values: Tensor) -> dict[str, list]:
+def columns(name: str, values: "Tensor") -> dict[str, list]:
     """One column per tensor of one value per row; ``name_0..name_k`` for k values per row."""
     values = values.cpu()
     if values.ndim == 1:
@@ -48,15 +41,21 @@ def write_csv(path: Path, table: dict[str, list]) -> None:
 
 
 def predict(cfg: DictConfig) -> Path:
+    """Write the predictions; torch and Lightning load here, after composition."""
+    import torch
+
+    from litplate.runtime import assembly, checkpointing
+    from litplate.runtime.quiet import silence_noise
+
     silence_noise()
     app.check_keys(cfg, KEYS)
     output_dir = app.run_dir(cfg)
-    ckpt_path = app.checkpoint_for_evaluation(cfg.get("ckpt_path"), cfg.paths.log_dir)
-    model, datamodule, label = app.rebuild(ckpt_path, use_ema=cfg.use_ema)
+    ckpt_path = checkpointing.checkpoint_for_evaluation(cfg.get("ckpt_path"), cfg.paths.log_dir)
+    model, datamodule, label = assembly.rebuild(ckpt_path, use_ema=cfg.use_ema)
     datamodule.setup("predict")
     loader = getattr(datamodule, f"{cfg.split}_dataloader")()
 
-    trainer: L.Trainer = app.build_trainer(cfg.trainer, [], [])
+    trainer = assembly.build_trainer(cfg.trainer, [], [])
     outputs = torch.cat(trainer.predict(model, dataloaders=loader)).float()
     targets = torch.cat([y for _, y in loader])  # any (x, y) loader, not only in-memory datasets
     table = columns("target", targets)

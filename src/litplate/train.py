@@ -1,19 +1,11 @@
 """Fit a model, then test its best checkpoint: ``python train.py [+experiment=NAME] [key=value ...]``."""
 
 from pathlib import Path
+from typing import Any
 
-import lightning as L
-import torch
 from omegaconf import DictConfig, OmegaConf
 
-from litplate.runtime import app, checkpointing
-from litplate.runtime.components import build, build_group
-from litplate.runtime.config_tree import print_and_save
-from litplate.runtime.distributed import separate_process_group
-from litplate.runtime.errors import faults_in_one_line
-from litplate.runtime.quiet import silence_noise
-from litplate.runtime.run_metadata import save_run_metadata
-from litplate.runtime.upstream.lightning_ddp_multirun import children_run_this_job_only
+from litplate.runtime import app
 
 # train.yaml's own keys; every component checks its own arguments when it is built.
 KEYS = {
@@ -30,37 +22,38 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Everything after config composition; returns the final metrics.
 
     Works on a config from the command line, or from Hydra's compose API in Python or a notebook
-    (with or without ``return_hydra_config=True``).
+    (with or without ``return_hydra_config=True``). torch and Lightning are imported here, not at
+    the top: a mistyped key or option on the command line is reported before they load (~3 s).
     """
+    import lightning as L
+    import torch
+
+    from litplate.runtime import assembly, checkpointing
+    from litplate.runtime.components import build, build_group
+    from litplate.runtime.config_tree import print_and_save
+    from litplate.runtime.errors import faults_in_one_line
+    from litplate.runtime.quiet import silence_noise
+    from litplate.runtime.run_metadata import save_run_metadata
+    from litplate.runtime.upstream.lightning_ddp_multirun import children_run_this_job_only
+
     silence_noise()
     app.check_keys(cfg, KEYS)
     output_dir = app.run_dir(cfg)
-    checkpoint_dir = Path(
-        OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath") or output_dir / "checkpoints"
-    )
-    ckpt_path = checkpointing.resume_path(cfg.ckpt_path, checkpoint_dir)
+    checkpoint_dir = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath") or output_dir / "checkpoints"
+    ckpt_path = checkpointing.resume_path(cfg.ckpt_path, Path(checkpoint_dir))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision(cfg.matmul_precision)
 
     datamodule = build(cfg.data, "data")
-    model = app.build_model(cfg.model, datamodule)
-    if ckpt_path:
+    model = assembly.build_model(cfg.model, datamodule)
+    if ckpt_path:  # not a checkpoint, or another model's: one line now, not a traceback mid-restore
         checkpointing.check_weights_fit(model, checkpointing.load_checkpoint(ckpt_path)["state_dict"])
     config = app.plain_config(cfg)
     callbacks = build_group(cfg.get("callbacks"), "callbacks") + [checkpointing.RunConfigInCheckpoint(config)]
     loggers = build_group(cfg.get("logger"), "logger")
-    app.check_metric_names(
-        app.logged_metric_names(model, callbacks),
-        {
-            "model.monitor": OmegaConf.select(cfg, "model.monitor"),
-            "best.metric": OmegaConf.select(cfg, "best.metric"),
-            "optimized_metric": OmegaConf.select(cfg, "optimized_metric") if app.in_sweep() else None,
-        },
-        validation_off=OmegaConf.select(cfg, "trainer.limit_val_batches") == 0,
-    )
-    trainer: L.Trainer = app.build_trainer(cfg.trainer, callbacks, loggers)
-    if cfg.train:
-        app.check_batches(trainer, datamodule)
+    assembly.check_metric_names(model, callbacks, cfg, sweep=app.in_sweep())
+    trainer: L.Trainer = assembly.build_trainer(cfg.trainer, callbacks, loggers)
+    assembly.check_batches(trainer, datamodule, splits=("train", "val", "test") if cfg.train else ("test",))
 
     if trainer.is_global_zero:
         print_and_save(config, output_dir / "config_tree.log")
@@ -81,9 +74,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-def checkpoint_to_test(
-    trainer: L.Trainer, best_metric: str, ckpt_path: str | None, fitted: bool
-) -> str | None:
+def checkpoint_to_test(trainer: Any, best_metric: str, ckpt_path: str | None, fitted: bool) -> str | None:
     """After fitting, the best checkpoint by ``best.metric``; without fitting, ``ckpt_path``.
 
     Looked up by monitor, not ``trainer.checkpoint_callback`` (the first ModelCheckpoint, which
@@ -101,6 +92,8 @@ def checkpoint_to_test(
 
 @app.hydra_entry("train")
 def main(cfg: DictConfig) -> float | None:
+    from litplate.runtime.distributed import separate_process_group
+
     with separate_process_group():
         metrics = train(cfg)
     return metrics.get(cfg.get("optimized_metric"))

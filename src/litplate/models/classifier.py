@@ -12,6 +12,8 @@ class Classifier(TaskModule):
     """``num_outputs`` classes (from the datamodule); the net returns one logit per class."""
 
     train_terms = ("acc",)
+    min_outputs = 2
+    outputs_needed = "data with integer labels of at least 2 classes (float targets: model=regressor)"
 
     def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
         return F.cross_entropy(outputs, targets)

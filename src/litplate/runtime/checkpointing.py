@@ -219,23 +219,29 @@ def best_path_in(checkpoint: Mapping[str, Any], monitor: str | None = None) -> s
     return None
 
 
-def checkpoint_of_newest_run(runs_dir: Path, which: str = "best") -> Path:
-    """For eval/predict without ``ckpt_path``: the newest training run's best (or last) checkpoint."""
-    runs = sorted(
-        (d for d in runs_dir.glob("*/checkpoints") if any(d.glob("*.ckpt"))),
-        key=lambda d: d.stat().st_mtime_ns,
-    )
-    if not runs:
+def checkpoint_for_evaluation(ckpt_path: str | None, log_dir: str | Path) -> str:
+    """``ckpt_path`` of eval/predict: a file as given; or, from the newest training run under
+    ``log_dir`` (the run whose checkpoint was written last, wherever ``hydra.run.dir`` put it),
+    its best checkpoint for null and its newest for ``last``. Says which file it took and why."""
+    if ckpt_path not in (None, "last"):
+        return ckpt_path
+    given = "'last'" if ckpt_path == "last" else "null"
+    found = [(newest, d) for d in Path(log_dir).glob("**/checkpoints") if (newest := newest_checkpoint(d))]
+    if not found:
         raise ConfigError(
-            f"=null: no checkpoint under {runs_dir}; train first, or give ckpt_path=PATH", "ckpt_path"
+            f"={given}: no checkpoint under {log_dir}; train first, or give ckpt_path=PATH", "ckpt_path"
         )
-    directory = runs[-1]
-    last = directory / "last.ckpt"
-    if which == "best" and last.is_file():
-        best = best_path_in(load_checkpoint(last))
+    newest, directory = max(found, key=lambda pair: pair[0].stat().st_mtime_ns)
+    chosen, kind = newest, "newest"
+    if ckpt_path is None:
+        best = best_path_in(load_checkpoint(newest))
         if best and Path(best).is_file():
-            return Path(best)
-    return newest_checkpoint(directory)
+            chosen, kind = Path(best), "best"
+        else:
+            kind = "newest (it records no best one)"
+    chosen = chosen.resolve()
+    print(f"ckpt_path={given}: the {kind} checkpoint of the newest training run, {chosen}")
+    return str(chosen)
 
 
 class RunConfigInCheckpoint(L.Callback):

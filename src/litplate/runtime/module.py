@@ -41,7 +41,7 @@ class TaskModule(L.LightningModule):
 
     Keeping plain dicts as hyperparameters makes every checkpoint self-describing: the net is
     rebuilt from it without the run's YAML, and the checkpoint still loads with ``weights_only=True``.
-    ``input_shape`` and ``num_outputs`` come from the datamodule (``app.build_model``), so a net's
+    ``input_shape`` and ``num_outputs`` come from the datamodule (``assembly.build_model``), so a net's
     config never repeats them; they are passed to the net as keyword arguments.
 
     Training objective per batch: ``loss + l1 * sum|w| + l2 * sum w**2`` (``WeightPenalty``). Its
@@ -50,6 +50,8 @@ class TaskModule(L.LightningModule):
     """
 
     train_terms: tuple[str, ...] = ()  # names of what ``batch_terms`` returns, in order
+    min_outputs = 1  # the data must give at least this many outputs (``num_outputs``)
+    outputs_needed = "data with at least one target"
 
     def __init__(
         self,
@@ -59,13 +61,15 @@ class TaskModule(L.LightningModule):
         regularization: Mapping[str, Any] | None = None,
         monitor: str = "train/loss_epoch",
         compile: bool = False,
-        input_shape: Sequence[int] = (),
-        num_outputs: int = 1,
+        *,
+        input_shape: Sequence[int],
+        num_outputs: int,
     ) -> None:
         super().__init__()
         checks.flag("compile", compile)
         checks.sizes("input_shape", list(input_shape))
-        checks.integer("num_outputs", num_outputs, minimum=1)
+        if not (isinstance(num_outputs, int) and num_outputs >= self.min_outputs):
+            raise checks.ArgumentError.of("num_outputs", num_outputs, self.outputs_needed)
         self.save_hyperparameters(logger=False)
         for key, value in self.hparams.items():  # plain containers: checkpoints load with weights_only
             if isinstance(value, DictConfig | ListConfig):
@@ -112,17 +116,21 @@ class TaskModule(L.LightningModule):
 
     # ---- names -----------------------------------------------------------------------------------
 
-    def logged_metrics(self) -> list[str]:
-        """Every metric name this module logs: what ``monitor`` and checkpointing may name."""
-        evaluation = self.evaluation_names()
-        return (
-            ["train/loss", *(f"train/{t}" for t in (*OBJECTIVE_TERMS, *self.train_terms))]
-            + [f"val/{n}" for n in evaluation]
-            + [f"test/{n}" for n in evaluation]
-        )
+    def logged_metrics(self) -> dict[str, str | None]:
+        """Every metric this module logs, with the direction that is better (``"min"``/``"max"``,
+        None where unknown): what ``monitor`` and checkpointing may name, and which ``mode`` fits."""
+        evaluation = self.evaluation_directions()
+        train = {"train/loss": "min", **{f"train/{t}": "min" for t in OBJECTIVE_TERMS}}
+        train |= {f"train/{t}": evaluation.get(t) for t in self.train_terms}
+        return train | {f"{split}/{n}": d for split in ("val", "test") for n, d in evaluation.items()}
 
-    def evaluation_names(self) -> list[str]:
-        return list(self.eval_metrics["val"].keys())
+    def evaluation_directions(self) -> dict[str, str | None]:
+        """The evaluation metrics' names and directions (torchmetrics' ``higher_is_better``)."""
+        directions = {}
+        for name, metric in self.eval_metrics["val"].items():
+            higher = getattr(metric, "higher_is_better", None) if name != "loss" else False
+            directions[name] = None if higher is None else ("max" if higher else "min")
+        return directions
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -162,7 +170,8 @@ class TaskModule(L.LightningModule):
             terms = [objective, data_loss, l1, l2, *self.batch_terms(outputs, y)]
             self.train_means.update(torch.stack(terms), len(y))
         if self._step_is_logged():
-            self.log("train/loss", objective.detach(), on_step=True, on_epoch=False, prog_bar=True)
+            # Not prog_bar=True: Lightning would read it back every step (runtime/callbacks/progress_bar.py).
+            self.log("train/loss", objective.detach(), on_step=True, on_epoch=False)
         if self._data_scale:  # one scale per micro-batch of the epoch; an index past the plan is a bug
             return data_loss * self._data_scale[batch_idx] + (l1 + l2) * self._penalty_scale[batch_idx]
         return objective

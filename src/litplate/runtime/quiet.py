@@ -1,8 +1,11 @@
 """Lightning's messages that tell a user nothing about their run, filtered out of every run's output.
 
 Plain logging filters and warning filters (public APIs): the product tips Lightning prints on
-every run, its note that it sizes the train loader, and a torch deprecation warning raised inside
-Lightning's own code that the user can do nothing about. Everything else Lightning says stays.
+every run, its note that it sizes the train loader, a torch deprecation warning raised inside
+Lightning's own code, a missing-monitor warning for epochs without validation (the names are
+checked before training instead: ``assembly.check_metric_names``), and the advice to pass
+``sync_dist=True`` for values torchmetrics has already reduced over the ranks. Everything else
+Lightning says stays.
 """
 
 import logging
@@ -26,6 +29,8 @@ def silence_noise() -> None:
             logger.addFilter(_DropNoise())
     # lightning/pytorch/utilities/_pytree.py builds LeafSpec(), which torch 2.13 deprecates.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=r".*could not find the monitored key in the returned metrics.*")
+    warnings.filterwarnings("ignore", message=r".*It is recommended to use `self.log\(.*sync_dist=True\)`.*")
     warnings.filterwarnings(
         "ignore", message=r".*isinstance\(treespec, LeafSpec\).*", category=DeprecationWarning
     )

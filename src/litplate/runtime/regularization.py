@@ -22,6 +22,14 @@ class WeightPenalty:
     def __init__(self, l1: float = 0.0, l2: float = 0.0) -> None:
         self.l1 = checks.number("l1", l1)
         self.l2 = checks.number("l2", l2)
+        self._zero: Tensor | None = None
+
+    def _zero_like(self, tensor: Tensor) -> Tensor:
+        """A zero for a switched-off term, made once per device and dtype instead of every step."""
+        zero = self._zero
+        if zero is None or zero.device != tensor.device or zero.dtype != tensor.dtype:
+            self._zero = zero = tensor.new_zeros(())
+        return zero
 
     @staticmethod
     def weights(module: nn.Module) -> list[Tensor]:
@@ -29,7 +37,7 @@ class WeightPenalty:
 
     def __call__(self, weights: list[Tensor]) -> tuple[Tensor, Tensor]:
         """Return ``(l1 term, l2 term)``, each already multiplied by its coefficient."""
-        zero = weights[0].new_zeros(()) if weights else torch.zeros(())
+        zero = self._zero_like(weights[0] if weights else torch.zeros(()))
         # One fused norm kernel per list instead of one reduction per tensor.
         l1 = self.l1 * torch.stack(torch._foreach_norm(weights, 1)).sum() if self.l1 and weights else zero
         l2 = (

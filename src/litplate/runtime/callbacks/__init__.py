@@ -3,6 +3,7 @@ from litplate.runtime.callbacks.ema import EMA
 from litplate.runtime.callbacks.lr_monitor import LearningRateMonitor
 from litplate.runtime.callbacks.nonfinite import NonFiniteLossGuard
 from litplate.runtime.callbacks.preemption import PreemptionCheckpoint
+from litplate.runtime.callbacks.progress_bar import RichProgressBar, TQDMProgressBar
 from litplate.runtime.callbacks.rng_state import RngStateCheckpoint
 from litplate.runtime.callbacks.training_plan import TrainingPlanPrinter
 
@@ -12,6 +13,8 @@ __all__ = [
     "LearningRateMonitor",
     "NonFiniteLossGuard",
     "PreemptionCheckpoint",
+    "RichProgressBar",
+    "TQDMProgressBar",
     "RngStateCheckpoint",
     "TrainingPlanPrinter",
 ]

@@ -30,8 +30,8 @@ class BestScore(L.Callback):
     def name(self) -> str:
         return f"{self.monitor}_best"
 
-    def logged_metrics(self, pl_module: L.LightningModule) -> list[str]:
-        return [self.name]
+    def logged_metrics(self, pl_module: L.LightningModule) -> dict[str, str]:
+        return {self.name: self.mode}
 
     def _better(self, value: float) -> bool:
         if math.isnan(value):

@@ -83,13 +83,15 @@ class EMA(L.Callback):
 
     @staticmethod
     def _evaluates(pl_module: L.LightningModule) -> bool:
-        return hasattr(pl_module, "evaluation_step") and hasattr(pl_module, "log_evaluation")
+        return all(
+            hasattr(pl_module, f) for f in ("evaluation_step", "log_evaluation", "evaluation_directions")
+        )
 
-    def logged_metrics(self, pl_module: L.LightningModule) -> list[str]:
-        """``val/<name>_ema`` for every validation metric of the module (``TaskModule.evaluation_names``)."""
+    def logged_metrics(self, pl_module: L.LightningModule) -> dict[str, str | None]:
+        """``val/<name>_ema`` for every validation metric of the module, with its direction."""
         if not (self.validate_ema and self._evaluates(pl_module)):
-            return []
-        return [f"val/{name}_ema" for name in pl_module.evaluation_names()]
+            return {}
+        return {f"val/{name}_ema": better for name, better in pl_module.evaluation_directions().items()}
 
     def decay_at(self, t: int) -> float:
         """Decay of the update made after ``t`` earlier ones: a host float, never read from a device."""

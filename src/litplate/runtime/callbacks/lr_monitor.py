@@ -4,7 +4,7 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch import callbacks
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info
 
 
 class LearningRateMonitor(callbacks.LearningRateMonitor):
@@ -15,7 +15,7 @@ class LearningRateMonitor(callbacks.LearningRateMonitor):
     def on_train_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
         self._disabled = not trainer.loggers
         if self._disabled:
-            rank_zero_warn("LearningRateMonitor: the run has no logger, so learning rates are not logged")
+            rank_zero_info("LearningRateMonitor: the run has no logger, so learning rates are not logged")
             return
         super().on_train_start(trainer, *args, **kwargs)
 

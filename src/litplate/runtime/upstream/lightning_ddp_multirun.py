@@ -10,7 +10,7 @@ directories under the run dir instead of the job's, and ranks waiting on peers t
 the duration of one fit or test and for Hydra runs only: the job's own overrides (a sweep value
 already chosen), Hydra's overrides minus the multirun ones, and the job's output directory.
 ``tests/test_upstream.py`` checks that Lightning's own command still has the bug: when it fails,
-delete this module and its one use in ``app.py``.
+delete this module and its one use in ``train.py``.
 """
 
 import sys
