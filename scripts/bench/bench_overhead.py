@@ -106,7 +106,7 @@ class PlainModule(L.LightningModule):
         self.penalty, self.weights = penalty, WeightPenalty.weights(net)
         self.ema_decay = ema
         self.params = [p for p in net.parameters() if p.requires_grad]
-        self.ema = [p.detach().clone() for p in self.params] if ema else []
+        self.ema: list[torch.Tensor] = []
         self.updates = 0
         self.total, self.samples = 0, 0
 
@@ -117,6 +117,9 @@ class PlainModule(L.LightningModule):
         self.total = self.total + loss.detach() * len(y)
         self.samples += len(y)
         return loss
+
+    def on_train_start(self) -> None:
+        self.ema = [p.detach().clone() for p in self.params] if self.ema_decay else []  # on the device now
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         if self.ema:
@@ -294,7 +297,7 @@ def measure(name: str, overrides: list[str], epochs: int, repeats: int, profile:
         )
         print("  us/step  " + "   ".join(f"{loop} {best[loop] / steps * 1e6:8.0f}" for loop in LOOPS))
         print(
-            "  samples/s"
+            "  samples/s "
             + "   ".join(f"{loop} {steps * cfg.data.batch_size / best[loop]:9,.0f}" for loop in LOOPS)
         )
         if any(memory.values()):
@@ -330,6 +333,9 @@ def main() -> None:
     parser.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu"])
     parser.add_argument("--precision", default="32-true", choices=["32-true", "bf16-mixed"])
     parser.add_argument("--compile", action="store_true", help="torch.compile the net in all three loops")
+    parser.add_argument(
+        "overrides", nargs="*", help="config overrides for all three, e.g. trainer.log_every_n_steps=50"
+    )
     args = parser.parse_args()
     silence_noise()
     if args.threads:
@@ -344,7 +350,9 @@ def main() -> None:
     setting += ["model.compile=true"] if args.compile else []
     for name in args.models:
         extra = [f"data.num_samples={args.throughput_samples}"] if "synthetic" in name else []
-        measure(name, [*MODELS[name], *setting, *extra], args.epochs, args.repeats, args.profile)
+        measure(
+            name, [*MODELS[name], *setting, *extra, *args.overrides], args.epochs, args.repeats, args.profile
+        )
 
 
 if __name__ == "__main__":

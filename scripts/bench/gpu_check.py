@@ -16,7 +16,6 @@ import tempfile
 import traceback
 import warnings
 from collections import defaultdict
-from pathlib import Path
 
 import lightning as L
 import torch
@@ -71,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("no CUDA device: this check needs a GPU")
-    sys.path.insert(0, str(Path(__file__).parent))  # so Hydra finds gpu_check.SyncWatch
+    sys.modules.setdefault("gpu_check", sys.modules["__main__"])  # Hydra's gpu_check.SyncWatch is this one
     GlobalHydra.instance().clear()
     overrides = [
         f"trainer.max_epochs={args.epochs}",

@@ -7,12 +7,12 @@ from litplate.runtime import app
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test the checkpoint ``ckpt_path`` names; torch and Lightning load here, after composition."""
+    app.check_keys(cfg, app.EVALUATION_KEYS)
     from litplate.runtime import assembly, checkpointing
     from litplate.runtime.components import build_group
     from litplate.runtime.quiet import silence_noise
 
     silence_noise()
-    app.check_keys(cfg, app.EVALUATION_KEYS)
     app.run_dir(cfg)
     ckpt_path = checkpointing.checkpoint_for_evaluation(cfg.get("ckpt_path"), cfg.paths.log_dir)
     model, datamodule, label = assembly.rebuild(ckpt_path, use_ema=cfg.use_ema)

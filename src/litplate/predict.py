@@ -42,13 +42,13 @@ def write_csv(path: Path, table: dict[str, list]) -> None:
 
 def predict(cfg: DictConfig) -> Path:
     """Write the predictions; torch and Lightning load here, after composition."""
+    app.check_keys(cfg, KEYS)
     import torch
 
     from litplate.runtime import assembly, checkpointing
     from litplate.runtime.quiet import silence_noise
 
     silence_noise()
-    app.check_keys(cfg, KEYS)
     output_dir = app.run_dir(cfg)
     ckpt_path = checkpointing.checkpoint_for_evaluation(cfg.get("ckpt_path"), cfg.paths.log_dir)
     model, datamodule, label = assembly.rebuild(ckpt_path, use_ema=cfg.use_ema)

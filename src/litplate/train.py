@@ -23,8 +23,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     Works on a config from the command line, or from Hydra's compose API in Python or a notebook
     (with or without ``return_hydra_config=True``). torch and Lightning are imported here, not at
-    the top: a mistyped key or option on the command line is reported before they load (~3 s).
+    the top: a mistyped key or option, or a bad value of one of train.yaml's own keys, is reported
+    before they load (~3 s).
     """
+    app.check_keys(cfg, KEYS)
     import lightning as L
     import torch
 
@@ -37,7 +39,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from litplate.runtime.upstream.lightning_ddp_multirun import children_run_this_job_only
 
     silence_noise()
-    app.check_keys(cfg, KEYS)
     output_dir = app.run_dir(cfg)
     checkpoint_dir = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath") or output_dir / "checkpoints"
     ckpt_path = checkpointing.resume_path(cfg.ckpt_path, Path(checkpoint_dir))

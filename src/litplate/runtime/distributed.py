@@ -1,10 +1,9 @@
 """Glue for running several DDP jobs, one after another, in one process (a Hydra sweep)."""
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import torch
 
 # What Lightning's launcher writes into os.environ for its children (and reads back as "already launched").
 _DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
@@ -22,7 +21,8 @@ def separate_process_group() -> Iterator[None]:
     try:
         yield
     finally:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch = sys.modules.get("torch")  # not imported: no process group (a bad key fails before that)
+        if torch is not None and torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
         for key, value in saved.items():
             if value is None:

@@ -23,8 +23,9 @@ class WeightedMeans:
         self.weight = torch.zeros(())
 
     def update(self, values: Tensor, weight: int) -> None:
-        if self.totals.device != values.device:  # the first step on an accelerator
-            self.totals, self.weight = self.totals.to(values.device), self.weight.to(values.device)
+        if self.totals.device != values.device:  # the first step on an accelerator: zeros made there,
+            self.totals = values.new_zeros(len(self.names))  # not copied over (a copy would sync)
+            self.weight = values.new_zeros(())
         self.totals.add_(values.detach() * weight)
         self.weight.add_(weight)
 

@@ -5,7 +5,7 @@ every run, its note that it sizes the train loader, a torch deprecation warning 
 Lightning's own code, a missing-monitor warning for epochs without validation (the names are
 checked before training instead: ``assembly.check_metric_names``), and the advice to pass
 ``sync_dist=True`` for values torchmetrics has already reduced over the ranks. Everything else
-Lightning says stays.
+Lightning says stays, printed once.
 """
 
 import logging
@@ -23,6 +23,14 @@ class _DropNoise(logging.Filter):
 
 
 def silence_noise() -> None:
+    """Called once torch and Lightning are imported, inside the Hydra task."""
+    # Imported after Hydra has set up logging, Lightning's loggers would print every line twice:
+    # through the console handler ``lightning/__init__.py`` puts on "lightning" ("INFO: ..."), and
+    # through Hydra's root handlers. One plain line each, as when Lightning is imported first.
+    lightning = logging.getLogger("lightning")
+    lightning.propagate = False
+    for handler in lightning.handlers:
+        handler.setFormatter(logging.Formatter("%(message)s"))
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropNoise) for f in logger.filters):
