@@ -15,7 +15,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     silence_noise()
     app.run_dir(cfg)
     ckpt_path = checkpointing.checkpoint_for_evaluation(cfg.get("ckpt_path"), cfg.paths.log_dir)
-    model, datamodule, label = assembly.rebuild(ckpt_path, use_ema=cfg.use_ema)
+    model, datamodule, label = assembly.rebuild(
+        ckpt_path, use_ema=cfg.use_ema, trusted=cfg.get("trusted_targets") or ()
+    )
     trainer = assembly.build_trainer(cfg.trainer, [], build_group(cfg.get("logger"), "logger"))
     assembly.check_batches(trainer, datamodule, splits=("test",))
     print(f"Test metrics below are for the {label.upper()} weights of {ckpt_path}.")

@@ -51,7 +51,9 @@ def predict(cfg: DictConfig) -> Path:
     silence_noise()
     output_dir = app.run_dir(cfg)
     ckpt_path = checkpointing.checkpoint_for_evaluation(cfg.get("ckpt_path"), cfg.paths.log_dir)
-    model, datamodule, label = assembly.rebuild(ckpt_path, use_ema=cfg.use_ema)
+    model, datamodule, label = assembly.rebuild(
+        ckpt_path, use_ema=cfg.use_ema, trusted=cfg.get("trusted_targets") or ()
+    )
     datamodule.setup("predict")
     loader = getattr(datamodule, f"{cfg.split}_dataloader")()
 

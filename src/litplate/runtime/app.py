@@ -164,4 +164,8 @@ EVALUATION_KEYS = {
         "null (the newest run's best), 'last' or a checkpoint file path",
     ),
     "use_ema": (is_bool, "true or false"),
+    "trusted_targets": (
+        lambda v: all(isinstance(p, str) and p.endswith(".") for p in v),
+        "a list of package prefixes ending in '.', e.g. [mypackage.]",
+    ),
 }

@@ -17,6 +17,7 @@ from litplate.runtime import checkpointing, checks
 from litplate.runtime.components import build
 from litplate.runtime.errors import ArgumentError, ConfigError
 from litplate.runtime.training_plan import TrainingPlan
+from litplate.runtime.trusted_targets import check_targets
 
 # ---- metric names --------------------------------------------------------------------------------
 
@@ -150,13 +151,18 @@ def check_batches(trainer: Any, datamodule: Any, splits: Iterable[str]) -> None:
             )
 
 
-def rebuild(ckpt_path: str, use_ema: bool) -> tuple[Any, Any, str]:
+def rebuild(ckpt_path: str, use_ema: bool, trusted: Iterable[str] = ()) -> tuple[Any, Any, str]:
     """The model (EMA or live weights) and the datamodule, as the checkpoint's own run built them.
 
     Both come from the run config stored in the checkpoint, so eval.py and predict.py evaluate on
-    the split the model was trained against, whatever the command line composes.
+    the split the model was trained against, whatever the command line composes. That config is
+    untrusted data: every ``_target_`` in what is built from it must be a trusted class
+    (``trusted_targets.py``; ``trusted`` adds prefixes) before anything is imported or built.
     """
     checkpoint = checkpointing.load_checkpoint(ckpt_path)
+    stored = checkpoint.get("config")
+    if isinstance(stored, dict):
+        check_targets({"model": stored.get("model"), "data": stored.get("data")}, ckpt_path, trusted)
     run_cfg = checkpointing.run_config(checkpoint, ckpt_path)
     L.seed_everything(run_cfg.seed, verbose=False)
     try:

@@ -97,6 +97,21 @@ class TaskModule(L.LightningModule):
         self.loss_terms: dict[str, Tensor] = {}  # last batch's terms, for error messages
         self._validated_epoch = -1  # the last epoch that ran validation (see _step_plateau)
 
+    @classmethod
+    def load_from_checkpoint(
+        cls, checkpoint_path: Any, *args: Any, trusted: Sequence[str] = (), **kwargs: Any
+    ):
+        """Lightning's, after checking that every ``_target_`` in the stored hyperparameters (the net,
+        optimizer and scheduler this module would build) is a trusted class: a checkpoint is
+        untrusted input (``trusted_targets.py``), and ``trusted`` adds package prefixes."""
+        from litplate.runtime.checkpointing import load_checkpoint
+        from litplate.runtime.trusted_targets import check_targets
+
+        stored = load_checkpoint(checkpoint_path).get(cls.CHECKPOINT_HYPER_PARAMS_KEY, {})
+        check_targets(stored, str(checkpoint_path), trusted)
+        kwargs.setdefault("weights_only", True)
+        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+
     # ---- what a task defines ---------------------------------------------------------------------
 
     def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
