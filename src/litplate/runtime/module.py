@@ -27,10 +27,12 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics import MeanMetric, Metric
 
 from litplate.runtime import checks
+from litplate.runtime.checkpointing import load_checkpoint
 from litplate.runtime.components import build
 from litplate.runtime.epoch_means import WeightedMeans
 from litplate.runtime.regularization import WeightPenalty
 from litplate.runtime.training_plan import TrainingPlan
+from litplate.runtime.trusted_targets import check_targets
 
 # Logged by every TaskModule, whatever its task: the objective and its parts.
 OBJECTIVE_TERMS = ("loss_epoch", "data_loss", "l1", "l2")
@@ -104,9 +106,6 @@ class TaskModule(L.LightningModule):
         """Lightning's, after checking that every ``_target_`` in the stored hyperparameters (the net,
         optimizer and scheduler this module would build) is a trusted class: a checkpoint is
         untrusted input (``trusted_targets.py``), and ``trusted`` adds package prefixes."""
-        from litplate.runtime.checkpointing import load_checkpoint
-        from litplate.runtime.trusted_targets import check_targets
-
         stored = load_checkpoint(checkpoint_path).get(cls.CHECKPOINT_HYPER_PARAMS_KEY, {})
         check_targets(stored, str(checkpoint_path), trusted)
         kwargs.setdefault("weights_only", True)
