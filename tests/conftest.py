@@ -16,6 +16,7 @@ from omegaconf import DictConfig, open_dict
 from litplate.runtime.app import CONFIG_DIR
 from litplate.runtime.assembly import build_model, build_trainer
 from litplate.runtime.components import build_group
+from litplate.runtime.trusted_targets import user_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,13 +27,21 @@ FAST = ["trainer.max_epochs=2", "trainer.accelerator=cpu", "trainer.enable_progr
 def make_cfg(output_dir: Path, overrides: list[str], config_name: str = "train") -> DictConfig:
     """Compose a config as ``python train.py OVERRIDES`` would, with its output under ``output_dir``."""
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=CONFIG_DIR):
         cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
         del cfg.hydra
     return cfg
+
+
+@pytest.fixture(autouse=True)
+def trusted_test_configs():
+    """Tests build the project's configs directly, as train() does: as trusted configs (Hydra 1.4
+    warns about every build outside an execution-whitelist context)."""
+    with user_configs():
+        yield
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ SHORT = ["trainer.max_epochs=2", "trainer.limit_train_batches=4", "trainer.accel
 
 def composed(name: str, overrides: list[str], with_hydra: bool):
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=CONFIG_DIR):
         cfg = compose(name, overrides=overrides, return_hydra_config=with_hydra)
     GlobalHydra.instance().clear()
     return cfg

@@ -186,7 +186,7 @@ def test_train_from_python_with_the_compose_api(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for with_hydra in (True, False):
         GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        with initialize_config_dir(config_dir=CONFIG_DIR):
             cfg = compose("train", overrides=SHORT, return_hydra_config=with_hydra)
         metrics = train(cfg)
         assert "test/acc" in metrics, with_hydra
@@ -201,7 +201,7 @@ def test_train_in_a_notebook_style_script(tmp_path):
         "from hydra import compose, initialize_config_dir\n"
         "from litplate.runtime.app import CONFIG_DIR\n"
         "from litplate.train import train\n"
-        "with initialize_config_dir(config_dir=CONFIG_DIR, version_base='1.3'):\n"
+        "with initialize_config_dir(config_dir=CONFIG_DIR):\n"
         f"    cfg = compose('train', overrides={SHORT!r} + ['trainer.enable_progress_bar=false'])\n"
         "print('RESULT', train(cfg)['test/acc'])\n"
     )

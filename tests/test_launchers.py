@@ -65,7 +65,7 @@ def test_children_command_is_swapped_only_while_the_context_is_open(monkeypatch)
     with workaround.children_run_this_job_only():
         assert subprocess_script._hydra_subprocess_cmd is original
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=CONFIG_DIR):
         HydraConfig.instance().set_config(compose("train", return_hydra_config=True))
     GlobalHydra.instance().clear()
     with workaround.children_run_this_job_only():
@@ -112,7 +112,7 @@ def test_slurm_launcher_takes_its_job_shape_from_the_trainer():
         "hydra_plugins.hydra_submitit_launcher", reason="optional extra: pip install -e .[slurm]"
     )
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=CONFIG_DIR):
         overrides = ["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=8", "trainer.num_nodes=2"]
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
     GlobalHydra.instance().clear()

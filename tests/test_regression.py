@@ -91,7 +91,7 @@ def test_classifying_regression_targets_is_one_line_naming_the_fix(tmp_path):
 
 def test_the_sweep_direction_follows_best_mode():
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=CONFIG_DIR):
         regression = compose(
             "train", ["+experiment=diabetes_regression", "+hparams_search=optuna"], return_hydra_config=True
         )

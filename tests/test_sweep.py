@@ -134,7 +134,7 @@ def test_sweeper_direction_and_objective_follow_best(overrides, metric, directio
 
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        with initialize_config_dir(config_dir=CONFIG_DIR):
             cfg = compose("train", overrides=["+hparams_search=optuna", *overrides], return_hydra_config=True)
     finally:
         GlobalHydra.instance().clear()

@@ -26,7 +26,7 @@ def _multirun_job(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(sys, "argv", [str(tmp_path / "train.py"), "-m", "seed=1,2"])
     monkeypatch.setattr(sys.modules["__main__"], "__spec__", None)  # run as a script, not python -m
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=CONFIG_DIR):
         cfg = compose("train", overrides=["seed=1"], return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.mode = RunMode.MULTIRUN
@@ -102,3 +102,23 @@ def test_lightning_21938_first_resumed_epoch_replays_epoch_zero_with_workers(tmp
     assert resumed != straight and resumed == epoch0  # the bug, with a plain DataLoader
     straight, resumed, _ = _first_resumed_epoch(DeferredDataLoader, tmp_path / "deferred")
     assert resumed == straight  # the workaround
+
+
+def test_hydra_multirun_turns_a_deletion_into_a_delete_if_null():
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from litplate.runtime.upstream.hydra_multirun_delete import entries_off_as_null
+
+    overrides = OverridesParser.create().parse_overrides(["seed=1,2", "~callbacks.ema"])
+    (jobs,) = BasicSweeper.split_arguments(overrides, max_batch_size=None)
+    assert jobs[0] == ["seed=1", "~callbacks.ema=null"]  # the bug: "delete if null" in every job
+    argv = ["-m", "seed=1,2", "~callbacks.ema", "~logger.csv", "~trainer.max_time"]
+    assert entries_off_as_null(argv) == [
+        "-m",
+        "seed=1,2",
+        "callbacks.ema=null",
+        "logger.csv=null",
+        "~trainer.max_time",
+    ]
+    assert entries_off_as_null(["~callbacks.ema"]) == ["~callbacks.ema"]  # a single run deletes it

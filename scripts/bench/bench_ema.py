@@ -95,7 +95,7 @@ class StepTimer(L.Callback):
 
 def steps_per_second(with_ema: bool, epochs: int) -> float:
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=CONFIG_DIR):
         cfg = compose("train")
     L.seed_everything(cfg.seed, verbose=False)
     timer = StepTimer()

@@ -58,7 +58,7 @@ MODELS = {
 
 def compose_cfg(overrides: list[str], output_dir: str) -> DictConfig:
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=CONFIG_DIR):
         cfg = compose("train", overrides=overrides)
     with open_dict(cfg):
         cfg.paths.output_dir = output_dir

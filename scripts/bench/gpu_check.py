@@ -79,7 +79,7 @@ def main() -> None:
         *args.overrides,
     ]
     overrides.append("+callbacks.sync_watch._target_=gpu_check.SyncWatch")
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=CONFIG_DIR):
         cfg = compose("train", overrides=overrides)
     with tempfile.TemporaryDirectory() as out:
         with open_dict(cfg):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from omegaconf import DictConfig
 
 from litplate.runtime import app
+from litplate.runtime.trusted_targets import user_configs
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -43,31 +44,32 @@ def write_csv(path: Path, table: dict[str, list]) -> None:
 def predict(cfg: DictConfig) -> Path:
     """Write the predictions; torch and Lightning load here, after composition."""
     app.check_keys(cfg, KEYS)
-    import torch
+    with user_configs():  # the checkpoint's own config builds inside checkpoint_configs()
+        import torch
 
-    from litplate.runtime import assembly, checkpointing
-    from litplate.runtime.quiet import silence_noise
+        from litplate.runtime import assembly, checkpointing
+        from litplate.runtime.quiet import silence_noise
 
-    silence_noise()
-    output_dir = app.run_dir(cfg)
-    ckpt_path = checkpointing.checkpoint_for_evaluation(cfg.get("ckpt_path"), cfg.paths.log_dir)
-    model, datamodule, label = assembly.rebuild(
-        ckpt_path, use_ema=cfg.use_ema, trusted=cfg.get("trusted_targets") or ()
-    )
-    datamodule.setup("predict")
-    loader = getattr(datamodule, f"{cfg.split}_dataloader")()
+        silence_noise()
+        output_dir = app.run_dir(cfg)
+        ckpt_path = checkpointing.checkpoint_for_evaluation(cfg.get("ckpt_path"), cfg.paths.log_dir)
+        model, datamodule, label = assembly.rebuild(
+            ckpt_path, use_ema=cfg.use_ema, trusted=cfg.get("trusted_targets") or ()
+        )
+        datamodule.setup("predict")
+        loader = getattr(datamodule, f"{cfg.split}_dataloader")()
 
-    trainer = assembly.build_trainer(cfg.trainer, [], [])
-    outputs = torch.cat(trainer.predict(model, dataloaders=loader)).float()
-    targets = torch.cat([y for _, y in loader])  # any (x, y) loader, not only in-memory datasets
-    table = columns("target", targets)
-    for name, values in model.predictions(outputs).items():
-        table |= columns(name, values)
-    path = output_dir / cfg.output_file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_csv(path, table)
-    print(f"{len(outputs)} {cfg.split} predictions of the {label.upper()} weights -> {path}")
-    return path
+        trainer = assembly.build_trainer(cfg.trainer, [], [])
+        outputs = torch.cat(trainer.predict(model, dataloaders=loader)).float()
+        targets = torch.cat([y for _, y in loader])  # any (x, y) loader, not only in-memory datasets
+        table = columns("target", targets)
+        for name, values in model.predictions(outputs).items():
+            table |= columns(name, values)
+        path = output_dir / cfg.output_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_csv(path, table)
+        print(f"{len(outputs)} {cfg.split} predictions of the {label.upper()} weights -> {path}")
+        return path
 
 
 @app.hydra_entry("predict")

@@ -1,11 +1,13 @@
 """Fit a model, then test its best checkpoint: ``python train.py [+experiment=NAME] [key=value ...]``."""
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from litplate.runtime import app
+from litplate.runtime.trusted_targets import user_configs
 
 # train.yaml's own keys; every component checks its own arguments when it is built.
 KEYS = {
@@ -18,8 +20,11 @@ KEYS = {
 }
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
+def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, float]:
     """Everything after config composition; returns the final metrics.
+
+    ``callbacks`` join the configured ones: what a caller needs in this run only (``tune.py``'s
+    pruning callback, which holds its Optuna trial).
 
     Works on a config from the command line, or from Hydra's compose API in Python or a notebook
     (with or without ``return_hydra_config=True``). torch and Lightning are imported here, not at
@@ -27,6 +32,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     before they load (~3 s).
     """
     app.check_keys(cfg, KEYS)
+    with user_configs():
+        return fit_and_test(cfg, callbacks)
+
+
+def fit_and_test(cfg: DictConfig, callbacks: Sequence[Any]) -> dict[str, float]:
     import lightning as L
     import torch
 
@@ -50,7 +60,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if ckpt_path:  # not a checkpoint, or another model's: one line now, not a traceback mid-restore
         checkpointing.check_weights_fit(model, checkpointing.load_checkpoint(ckpt_path)["state_dict"])
     config = app.plain_config(cfg)
-    callbacks = build_group(cfg.get("callbacks"), "callbacks") + [checkpointing.RunConfigInCheckpoint(config)]
+    callbacks = [
+        *build_group(cfg.get("callbacks"), "callbacks"),
+        checkpointing.RunConfigInCheckpoint(config),
+        *callbacks,
+    ]
     loggers = build_group(cfg.get("logger"), "logger")
     assembly.check_metric_names(model, callbacks, cfg, sweep=app.in_sweep())
     trainer: L.Trainer = assembly.build_trainer(cfg.trainer, callbacks, loggers)

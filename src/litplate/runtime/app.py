@@ -20,12 +20,13 @@ from omegaconf.errors import InterpolationResolutionError
 
 from litplate.runtime.errors import ConfigError, composition_error_line, fail, write_error_line
 from litplate.runtime.run_stamp import run_stamp
+from litplate.runtime.upstream.hydra_multirun_delete import entries_off_as_null
 
 # The package's conf/: in a checkout a link to the top-level conf/, in an installed wheel a copy of it.
 # Absolute, so any working directory works.
 CONFIG_DIR = str((Path(__file__).resolve().parents[1] / "conf").resolve())
 # Cached: every job of a sweep, and every later read, sees the same name.
-OmegaConf.register_new_resolver("run_stamp", run_stamp, use_cache=True, replace=True)
+OmegaConf.register_resolver("run_stamp", run_stamp, use_cache=True, replace=True)
 
 
 # ---- entry points --------------------------------------------------------------------------------
@@ -50,12 +51,10 @@ def hydra_entry(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Cal
                 _remove_hydra_only_run_dir()
                 fail(str(error))
 
-        hydra_main = hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)(
-            one_line_task
-        )
+        hydra_main = hydra.main(config_path=CONFIG_DIR, config_name=config_name)(one_line_task)
 
         def main() -> None:
-            sys.argv[1:] = null_groups_removed(sys.argv[1:])
+            sys.argv[1:] = entries_off_as_null(null_groups_removed(sys.argv[1:]))
             if user_wants_tracebacks:
                 hydra_main()
                 return

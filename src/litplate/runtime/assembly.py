@@ -17,7 +17,7 @@ from litplate.runtime import checkpointing, checks
 from litplate.runtime.components import build
 from litplate.runtime.errors import ArgumentError, ConfigError
 from litplate.runtime.training_plan import TrainingPlan
-from litplate.runtime.trusted_targets import check_targets
+from litplate.runtime.trusted_targets import check_targets, checkpoint_configs
 
 # ---- metric names --------------------------------------------------------------------------------
 
@@ -166,8 +166,9 @@ def rebuild(ckpt_path: str, use_ema: bool, trusted: Iterable[str] = ()) -> tuple
     run_cfg = checkpointing.run_config(checkpoint, ckpt_path)
     L.seed_everything(run_cfg.seed, verbose=False)
     try:
-        datamodule = build(run_cfg.data, "data")
-        model = build_model(run_cfg.model, datamodule)
+        with checkpoint_configs(trusted):
+            datamodule = build(run_cfg.data, "data")
+            model = build_model(run_cfg.model, datamodule)
     except ConfigError as error:
         raise ConfigError(
             f"the run config stored in {ckpt_path} does not build here: {error}", "ckpt_path"

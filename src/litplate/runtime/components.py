@@ -18,16 +18,15 @@ def build(node: Mapping[str, Any], key: str, **kwargs: Any) -> Any:
     """
     try:
         return instantiate(node, **kwargs)
-    except InstantiationException as error:
-        cause = error.__cause__
-        if isinstance(cause, ConfigError):
-            raise cause.under(key) from None
+    except ConfigError as error:  # a component's own check, or a nested build's
+        raise error.under(key) from None
+    except InstantiationException as error:  # Hydra's own: the target, or the whitelist
         if str(error).startswith("Error locating target"):
             target = node.get("_target_") if isinstance(node, Mapping) else None
             raise ConfigError(f"={target!r} cannot be imported", f"{key}._target_") from None
-        raise ConfigError(first_line(cause or error), key) from error
-    except ConfigError as error:  # raised by instantiate's own argument handling
-        raise error.under(key) from None
+        raise ConfigError(first_line(error), key) from error
+    except Exception as error:  # what the constructor refused (Hydra 1.4 passes it on unwrapped)
+        raise ConfigError(first_line(error), key) from error
 
 
 def build_group(group: Mapping[str, Any] | None, key: str) -> list[Any]:

@@ -32,7 +32,7 @@ from litplate.runtime.components import build
 from litplate.runtime.epoch_means import WeightedMeans
 from litplate.runtime.regularization import WeightPenalty
 from litplate.runtime.training_plan import TrainingPlan
-from litplate.runtime.trusted_targets import check_targets
+from litplate.runtime.trusted_targets import check_targets, checkpoint_configs
 
 # Logged by every TaskModule, whatever its task: the objective and its parts.
 OBJECTIVE_TERMS = ("loss_epoch", "data_loss", "l1", "l2")
@@ -109,7 +109,8 @@ class TaskModule(L.LightningModule):
         stored = load_checkpoint(checkpoint_path).get(cls.CHECKPOINT_HYPER_PARAMS_KEY, {})
         check_targets(stored, str(checkpoint_path), trusted)
         kwargs.setdefault("weights_only", True)
-        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+        with checkpoint_configs(trusted):
+            return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
 
     # ---- what a task defines ---------------------------------------------------------------------
 

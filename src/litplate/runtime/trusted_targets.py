@@ -12,7 +12,14 @@ files as well as ``os.system`` runs commands. So before anything is built from s
    of another module, and a trusted package's functions (``torch.nn.init.*``, this package's
    ``atomic_torch_save``) are not what configs build.
 
-The user's own configs and command line are trusted and not checked here. Extra prefixes for a
+Hydra 1.4's execution whitelist is the boundary while building: ``checkpoint_configs()`` allows
+only these packages, and Hydra checks each target where it is imported and called (aliases such
+as ``torch.nn.modules.module.torch.load`` resolve to what they are). ``check_targets`` runs first,
+over the whole config, so that a refused checkpoint builds nothing at all, and it admits classes
+only: a trusted package's functions (``torch.nn.init.*``, this package's ``atomic_torch_save``,
+which writes files) pass a package whitelist but are not what configs build.
+
+The user's own configs and command line are trusted (``user_configs()``). Extra prefixes for a
 project's own packages: the ``trusted_targets`` config key (a list).
 """
 
@@ -20,6 +27,8 @@ import importlib
 import inspect
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
+
+from hydra.utils import UNSAFE_DISABLE_EXECUTION_CHECKS, execution_whitelist
 
 from litplate.runtime.errors import ConfigError
 
@@ -90,3 +99,18 @@ def check_targets(config: Any, source: str, extra: Iterable[str] = (), key: str 
                 f"{', '.join(p + '*' for p in trusted)}; trusted_targets=[...] adds prefixes)",
                 key,
             )
+
+
+def user_configs() -> Any:
+    """Context in which the user's own configs build: any importable target, as they are trusted.
+
+    Hydra 1.4 warns on every build without an execution whitelist (1.5 will refuse), so trusted
+    code has to say which configs it trusts; a ``checkpoint_configs()`` inside this one still limits.
+    """
+    return execution_whitelist(UNSAFE_DISABLE_EXECUTION_CHECKS)
+
+
+def checkpoint_configs(extra: Iterable[str] = ()) -> Any:
+    """Context in which a config read from a checkpoint builds: trusted packages only, whatever
+    an outer context allows (``reset``)."""
+    return execution_whitelist([f"{prefix}*" for prefix in (*TRUSTED, *extra)], reset=True)
