@@ -4,9 +4,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -84,3 +86,61 @@ def run_script(script: str, *args: str, cwd: Path = ROOT, timeout: int = 600, en
         text=True,
         timeout=timeout,
     )
+
+
+# ---- comparing checkpoints bit for bit ------------------------------------------------------------
+
+# Checkpoint entries that name the run's own directory, so they differ between any two runs.
+PATH_KEYS = {"config"}
+
+
+def _bytes(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().contiguous().reshape(-1).view(torch.uint8)
+
+
+def differences(a: Any, b: Any, where: str = "") -> list[str]:
+    """Paths at which two checkpoint trees are not bitwise equal (tensors: dtype, shape and bits)."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        same = (
+            isinstance(a, torch.Tensor)
+            and isinstance(b, torch.Tensor)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and torch.equal(_bytes(a), _bytes(b))
+        )
+        return [] if same else [where]
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            return [f"{where} keys {sorted(map(str, a.keys() ^ b.keys()))}"]
+        return [d for k in a for d in differences(a[k], b[k], f"{where}/{k}")]
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        if len(a) != len(b):
+            return [f"{where} length"]
+        return [
+            d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in differences(x, y, f"{where}[{i}]")
+        ]
+    return [] if a == b else [f"{where}: {a!r} != {b!r}"]
+
+
+def training_state(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """Everything a resumed run continues from, minus file paths (ModelCheckpoint keeps its dir).
+
+    Also minus Lightning's count of its own scheduler calls: it skips its (for ReduceLROnPlateau
+    disabled, see ``TaskModule.lr_scheduler_step``) call in the epoch it resumes on, so the resumed
+    count is one lower per resume. The plateau step itself happens in ``on_train_epoch_end`` and its
+    state, the learning rates and the weights are compared in full.
+    """
+    state = {k: v for k, v in checkpoint.items() if k not in PATH_KEYS}
+    state["callbacks"] = {
+        k: v
+        for k, v in checkpoint["callbacks"].items()
+        if not k.startswith(("ModelCheckpoint", "BestCheckpoint"))
+    }
+    state["loops"] = {**checkpoint["loops"], "fit_loop": dict(checkpoint["loops"]["fit_loop"])}
+    del state["loops"]["fit_loop"]["epoch_loop.scheduler_progress"]
+    return state
+
+
+def assert_same_run(a: dict[str, Any], b: dict[str, Any]) -> None:
+    diffs = differences(training_state(a), training_state(b))
+    assert not diffs, f"checkpoints differ at {diffs[:10]}"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, run_script
+from conftest import ROOT, assert_same_run, run_script
 
 from litplate.runtime.checkpointing import AtomicCheckpointIO
 from litplate.runtime.errors import NonFiniteCheckpointError
@@ -101,8 +101,11 @@ def test_sigkill_while_a_checkpoint_is_written_leaves_loadable_files_and_resume_
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_sigterm_and_ctrl_c_save_the_current_state_and_exit_with_its_path(tmp_path, sig, code):
     run_dir, ckpts = tmp_path / "run", tmp_path / "run" / "checkpoints"
-    process = _start(run_dir, "trainer.max_epochs=1000", "~logger", "~callbacks.lr_monitor")
-    _wait_for(lambda: (ckpts / "last.ckpt").exists(), process)
+    # 79 batches an epoch; step.ckpt at step 100 is 21 batches into epoch 1: signalled then, the
+    # run stops in the middle of that epoch.
+    mid_epoch = ["data.batch_size=16", "callbacks.step_checkpoint.every_n_train_steps=100"]
+    process = _start(run_dir, "trainer.max_epochs=1000", "~logger", "~callbacks.lr_monitor", *mid_epoch)
+    _wait_for(lambda: (ckpts / "step.ckpt").exists(), process)
     process.send_signal(sig)
     process.wait(timeout=120)
     stderr = _stderr(run_dir)
@@ -118,12 +121,21 @@ def test_sigterm_and_ctrl_c_save_the_current_state_and_exit_with_its_path(tmp_pa
     assert state["optimizer_states"] and "EMA" in state["callbacks"]
     _assert_all_checkpoints_load(ckpts)
 
-    if sig == signal.SIGTERM:  # the saved state resumes (Lightning warns that mid-epoch is approximate)
+    if sig == signal.SIGTERM:  # resumed, the run ends as the uninterrupted one, bit for bit
+        progress = state["loops"]["fit_loop"]["epoch_loop.batch_progress"]
+        assert progress["current"]["completed"] > 0 and not progress["is_last_batch"]  # mid-epoch
+        epochs = [f"trainer.max_epochs={state['epoch'] + 1}", "test=false", "~logger", *mid_epoch]
+        epochs.append("~callbacks.lr_monitor")
         resumed = run_script(
-            "train.py", f"hydra.run.dir={tmp_path / 'resumed'}", *QUIET, "~logger", "~callbacks.lr_monitor",
-            f"trainer.max_epochs={state['epoch'] + 1}", f"ckpt_path={interrupted}", "test=false",
-        )  # fmt: skip
+            "train.py", f"hydra.run.dir={tmp_path / 'resumed'}", *QUIET, *epochs, f"ckpt_path={interrupted}"
+        )
         assert resumed.returncode == 0, resumed.stderr[-3000:]
+        straight = run_script("train.py", f"hydra.run.dir={tmp_path / 'straight'}", *QUIET, *epochs)
+        assert straight.returncode == 0, straight.stderr[-3000:]
+        assert_same_run(
+            torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=True),
+            torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True),
+        )
 
 
 @pytest.mark.slow

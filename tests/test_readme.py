@@ -78,9 +78,9 @@ def short_form(command: str) -> list[str]:
         return argv
     assert argv[0] == "python", f"README command of an unknown kind: {command}"
     argv[0] = sys.executable
-    if argv[1] == "train.py":
+    if argv[1] in ("train.py", "tune.py"):
         argv += SHORT_TRAIN
-        if "+hparams_search=optuna" in argv:
+        if "+hparams_search=optuna" in argv or argv[1] == "tune.py":
             argv.append("hydra.sweeper.n_trials=2")
     return argv
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import FAST, make_cfg
+from conftest import FAST, assert_same_run, differences, make_cfg, run_script
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from litplate.train import train
 
@@ -31,66 +32,13 @@ RUN = [
 ]
 LR = 0.003  # conf/model/optimizer/adamw.yaml
 
-# Checkpoint entries that name the run's own directory, so they differ between any two runs.
-PATH_KEYS = {"config"}
 
-
-def _train(output_dir: Path, *overrides: str) -> None:
-    train(make_cfg(output_dir, [*RUN, *overrides]))
+def _train(output_dir: Path, *overrides: str) -> dict[str, float]:
+    return train(make_cfg(output_dir, [*RUN, *overrides]))
 
 
 def _load(path: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def _bytes(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().contiguous().reshape(-1).view(torch.uint8)
-
-
-def _differences(a: Any, b: Any, where: str = "") -> list[str]:
-    """Paths at which two checkpoint trees are not bitwise equal (tensors: dtype, shape and bits)."""
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        same = (
-            isinstance(a, torch.Tensor)
-            and isinstance(b, torch.Tensor)
-            and a.dtype == b.dtype
-            and a.shape == b.shape
-            and torch.equal(_bytes(a), _bytes(b))
-        )
-        return [] if same else [where]
-    if isinstance(a, dict) and isinstance(b, dict):
-        if a.keys() != b.keys():
-            return [f"{where} keys {sorted(map(str, a.keys() ^ b.keys()))}"]
-        return [d for k in a for d in _differences(a[k], b[k], f"{where}/{k}")]
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        if len(a) != len(b):
-            return [f"{where} length"]
-        return [
-            d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _differences(x, y, f"{where}[{i}]")
-        ]
-    return [] if a == b else [f"{where}: {a!r} != {b!r}"]
-
-
-def _training_state(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """Everything a resumed run continues from, minus file paths (ModelCheckpoint keeps its dir).
-
-    Also minus Lightning's count of its own scheduler calls: it skips its (for ReduceLROnPlateau
-    disabled, see ``TaskModule.lr_scheduler_step``) call in the epoch it resumes on, so the resumed
-    count is one lower per resume. The plateau step itself happens in ``on_train_epoch_end`` and its
-    state, the learning rates and the weights are compared in full.
-    """
-    state = {k: v for k, v in checkpoint.items() if k not in PATH_KEYS}
-    state["callbacks"] = {
-        k: v for k, v in checkpoint["callbacks"].items() if not k.startswith("ModelCheckpoint")
-    }
-    state["loops"] = {**checkpoint["loops"], "fit_loop": dict(checkpoint["loops"]["fit_loop"])}
-    del state["loops"]["fit_loop"]["epoch_loop.scheduler_progress"]
-    return state
-
-
-def _assert_same_run(a: dict[str, Any], b: dict[str, Any]) -> None:
-    diffs = _differences(_training_state(a), _training_state(b))
-    assert not diffs, f"checkpoints differ at {diffs[:10]}"
 
 
 @pytest.fixture(scope="module")
@@ -122,18 +70,18 @@ def test_straight_run_exercises_what_resume_could_lose(straight, two_epochs):
 
 def test_resume_from_explicit_last_ckpt_is_bitwise_identical(straight, two_epochs, tmp_path):
     _train(tmp_path, "trainer.max_epochs=4", f"ckpt_path={two_epochs / 'checkpoints' / 'last.ckpt'}")
-    _assert_same_run(straight, _load(tmp_path / "checkpoints" / "last.ckpt"))
+    assert_same_run(straight, _load(tmp_path / "checkpoints" / "last.ckpt"))
 
 
 def test_same_seed_twice_then_resume_with_ckpt_path_last_is_bitwise_identical(straight, two_epochs, tmp_path):
     """A second 2-epoch run equals the first; resumed in place as ``python train.py
     hydra.run.dir=THAT_RUN ckpt_path=last`` does (same directory, newest file) it equals the 4 epochs."""
     _train(tmp_path, "trainer.max_epochs=2")
-    _assert_same_run(
+    assert_same_run(
         _load(two_epochs / "checkpoints" / "last.ckpt"), _load(tmp_path / "checkpoints" / "last.ckpt")
     )
     _train(tmp_path, "trainer.max_epochs=4", "ckpt_path=last")
-    _assert_same_run(straight, _load(tmp_path / "checkpoints" / "last.ckpt"))
+    assert_same_run(straight, _load(tmp_path / "checkpoints" / "last.ckpt"))
 
 
 def test_another_seed_gives_other_weights(two_epochs, tmp_path):
@@ -143,7 +91,7 @@ def test_another_seed_gives_other_weights(two_epochs, tmp_path):
         _load(two_epochs / "checkpoints" / "last.ckpt"),
         _load(tmp_path / "checkpoints" / "last.ckpt"),
     )
-    assert _differences(first["state_dict"], other["state_dict"])
+    assert differences(first["state_dict"], other["state_dict"])
 
 
 def test_resume_restores_rng_so_dropout_masks_match(two_epochs, tmp_path):
@@ -156,7 +104,7 @@ def test_resume_restores_rng_so_dropout_masks_match(two_epochs, tmp_path):
     _train(tmp_path / "b", "trainer.max_epochs=3", f"ckpt_path={stripped}")
     a = _load(tmp_path / "a" / "checkpoints" / "last.ckpt")
     b = _load(tmp_path / "b" / "checkpoints" / "last.ckpt")
-    assert _differences(a["state_dict"], b["state_dict"])
+    assert differences(a["state_dict"], b["state_dict"])
 
 
 def test_ckpt_path_last_without_checkpoints_is_an_error(tmp_path):
@@ -174,7 +122,7 @@ def test_resume_with_data_loader_workers_is_bitwise_identical(tmp_path):
     _train(tmp_path / "straight", "trainer.max_epochs=3", *workers)
     _train(tmp_path / "resumed", "trainer.max_epochs=2", *workers)
     _train(tmp_path / "resumed", "trainer.max_epochs=3", "ckpt_path=last", *workers)
-    _assert_same_run(
+    assert_same_run(
         _load(tmp_path / "straight" / "checkpoints" / "last.ckpt"),
         _load(tmp_path / "resumed" / "checkpoints" / "last.ckpt"),
     )
@@ -194,3 +142,162 @@ def test_resume_keeps_the_best_validation_accuracy_so_far(two_epochs, tmp_path):
     torch.save(ckpt, perfect)
     metrics = train(make_cfg(tmp_path / "run", [*RUN, "trainer.max_epochs=3", f"ckpt_path={perfect}"]))
     assert metrics["val/acc_best"] == 1.0 > metrics["val/acc"]
+
+
+# ---- mid-epoch: checkpoints every N steps ------------------------------------------------------
+
+# 10 batches an epoch (1,257 training digits, batch 128): steps 13 and 26 fall inside epochs 1 and 2.
+EVERY_13 = "callbacks.step_checkpoint.every_n_train_steps=13"
+
+
+def _mid_epoch_case(tmp_path: Path, *overrides: str) -> tuple[dict[str, Any], float, Path]:
+    """Three epochs straight, saving step.ckpt every 13 steps. Returns the final checkpoint, the last
+    epoch's mean objective, and the last step.ckpt: written at step 26, 6 of epoch 2's 10 batches done."""
+    metrics = _train(tmp_path / "straight", "trainer.max_epochs=3", EVERY_13, *overrides)
+    step = tmp_path / "straight" / "checkpoints" / "step.ckpt"
+    saved = _load(step)
+    assert (saved["global_step"], saved["epoch"]) == (26, 2)
+    fit_loop = saved["loops"]["fit_loop"]
+    assert fit_loop["epoch_loop.batch_progress"]["current"]["processed"] == 6
+    position = fit_loop["state_dict"]["combined_loader"][0]  # the loader's, with workers in a snapshot
+    assert position.get("_num_yielded", position.get("_snapshot", {}).get("_snapshot_step")) == 6
+    assert saved["epoch_means"]["per_rank"][0, -1] == 6 * 128  # six batches' partial sums
+    final = _load(tmp_path / "straight" / "checkpoints" / "last.ckpt")
+    return final, metrics["train/loss_epoch"], step
+
+
+def test_resume_from_a_mid_epoch_checkpoint_is_bitwise_identical(tmp_path):
+    straight, loss_epoch, step = _mid_epoch_case(tmp_path)
+    resumed = _train(tmp_path / "resumed", "trainer.max_epochs=3", EVERY_13, f"ckpt_path={step}")
+    assert_same_run(straight, _load(tmp_path / "resumed" / "checkpoints" / "last.ckpt"))
+    assert resumed["train/loss_epoch"] == loss_epoch  # the interrupted epoch's mean, bit for bit
+
+    # The comparison sees what the checkpoint adds: without the loader's position the epoch's data
+    # starts over (other weights); without the partial sums the epoch's mean covers 4 batches.
+    crippled = _load(step)
+    crippled["loops"]["fit_loop"]["state_dict"]["combined_loader"] = None
+    torch.save(crippled, tmp_path / "no_position.ckpt")
+    _train(tmp_path / "no_position", "trainer.max_epochs=3", f"ckpt_path={tmp_path / 'no_position.ckpt'}")
+    assert differences(
+        straight["state_dict"], _load(tmp_path / "no_position" / "checkpoints" / "last.ckpt")["state_dict"]
+    )
+    crippled = _load(step)
+    del crippled["epoch_means"]
+    torch.save(crippled, tmp_path / "no_sums.ckpt")
+    assert (
+        _train(tmp_path / "no_sums", "trainer.max_epochs=3", f"ckpt_path={tmp_path / 'no_sums.ckpt'}")[
+            "train/loss_epoch"
+        ]
+        != loss_epoch
+    )
+
+
+@pytest.mark.slow
+def test_resume_from_a_mid_epoch_checkpoint_with_loader_workers_is_bitwise_identical(tmp_path):
+    straight, loss_epoch, step = _mid_epoch_case(tmp_path, "data.num_workers=2")
+    resumed = _train(
+        tmp_path / "resumed", "trainer.max_epochs=3", EVERY_13, "data.num_workers=2", f"ckpt_path={step}"
+    )
+    assert_same_run(straight, _load(tmp_path / "resumed" / "checkpoints" / "last.ckpt"))
+    assert resumed["train/loss_epoch"] == loss_epoch
+
+
+@pytest.mark.slow
+def test_resume_from_a_mid_epoch_checkpoint_under_ddp_is_bitwise_identical(tmp_path):
+    """Two gloo processes: 629 samples per rank, 5 batches of 128 an epoch; step.ckpt every 7 steps
+    is last written at step 14, 4 of epoch 2's 5 batches done, with both ranks' partial sums."""
+    ddp = ["trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp", "~callbacks.progress_bar"]
+    common = [*RUN, *ddp, "trainer.max_epochs=3", "callbacks.step_checkpoint.every_n_train_steps=7"]
+
+    def run(directory: Path, *extra: str) -> dict[str, Any]:
+        done = run_script("train.py", *common, f"hydra.run.dir={directory}", *extra)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return _load(directory / "checkpoints" / "last.ckpt")
+
+    straight = run(tmp_path / "straight")
+    step = tmp_path / "straight" / "checkpoints" / "step.ckpt"
+    saved = _load(step)
+    assert (saved["global_step"], saved["epoch"]) == (14, 2)
+    assert saved["epoch_means"]["per_rank"].shape[0] == 2  # each rank's own partial sums
+    assert saved["epoch_means"]["per_rank"][:, -1].tolist() == [4 * 128, 4 * 128]
+    assert_same_run(straight, run(tmp_path / "resumed", f"ckpt_path={step}"))
+
+
+# ---- the best checkpoint survives a resume ---------------------------------------------------------
+
+
+def _rig_best(checkpoint_path: Path, out: Path) -> tuple[Path, Path]:
+    """A copy of ``checkpoint_path`` whose best checkpoint so far scored a perfect val/acc: no later
+    epoch can beat it, so a resumed run that forgets it tests a worse checkpoint."""
+    ckpt = _load(checkpoint_path)
+    (key,) = [k for k in ckpt["callbacks"] if k.startswith("BestCheckpoint")]
+    state = ckpt["callbacks"][key]
+    best = Path(state["best_model_path"])
+    assert best.is_file()
+    state["best_model_score"] = torch.tensor(1.0)
+    state["best_k_models"] = {str(best): torch.tensor(1.0)}
+    state["kth_best_model_path"], state["kth_value"] = str(best), torch.tensor(1.0)
+    torch.save(ckpt, out)
+    return out, best
+
+
+def test_resume_into_a_new_directory_keeps_the_best_checkpoint_of_the_whole_run(two_epochs, tmp_path):
+    rigged, best = _rig_best(
+        two_epochs / "checkpoints" / "last.ckpt", two_epochs / "checkpoints" / "rigged.ckpt"
+    )
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in best.parent.iterdir())
+    _train(tmp_path / "new", "trainer.max_epochs=3", f"ckpt_path={rigged}")
+    state = next(v for k, v in _load(tmp_path / "new" / "checkpoints" / "last.ckpt")["callbacks"].items()
+                 if k.startswith("BestCheckpoint"))  # fmt: skip
+    copy = tmp_path / "new" / "checkpoints" / best.name
+    assert state["best_model_path"] == str(copy) and float(state["best_model_score"]) == 1.0
+    assert copy.read_bytes() == best.read_bytes()  # the run's best, now in the run's own directory
+    assert [p.name for p in copy.parent.glob("epoch_*")] == [best.name]  # epoch 2 did not replace it
+    assert (
+        sorted((p.name, p.stat().st_mtime_ns) for p in best.parent.iterdir()) == before
+    )  # old dir untouched
+    rigged.unlink()
+
+    # Lightning's own ModelCheckpoint forgets the scores in a new directory: epoch 2 becomes "best".
+    plain = "callbacks.model_checkpoint._target_=lightning.pytorch.callbacks.ModelCheckpoint"
+    _train(tmp_path / "plain_first", "trainer.max_epochs=2", plain)
+    checkpoint = tmp_path / "plain_first" / "checkpoints" / "last.ckpt"
+    ckpt = _load(checkpoint)
+    (key,) = [k for k in ckpt["callbacks"] if k.startswith("ModelCheckpoint{'monitor': 'val/acc'")]
+    ckpt["callbacks"][key]["best_model_score"] = torch.tensor(1.0)
+    torch.save(ckpt, checkpoint)
+    _train(tmp_path / "plain_new", "trainer.max_epochs=3", plain, f"ckpt_path={checkpoint}")
+    state = _load(tmp_path / "plain_new" / "checkpoints" / "last.ckpt")["callbacks"][key]
+    assert Path(state["best_model_path"]).name == "epoch_002.ckpt" and float(state["best_model_score"]) < 1
+
+
+@pytest.mark.slow
+def test_resume_by_default_continues_in_the_checkpoints_own_run_directory(tmp_path):
+    """``python train.py ckpt_path=RUN/checkpoints/last.ckpt``: no new run directory; the curves,
+    checkpoints and the best so far go on in RUN, and Hydra's record of the original command stays."""
+    run = tmp_path / "run"
+    quick = [
+        "trainer.enable_progress_bar=false",
+        "~callbacks.progress_bar",
+        f"paths.log_dir={tmp_path / 'logs'}",
+    ]
+    done = run_script("train.py", *quick, f"hydra.run.dir={run}", "trainer.max_epochs=2", "test=false")
+    assert done.returncode == 0, done.stderr[-3000:]
+    rigged, best = _rig_best(run / "checkpoints" / "last.ckpt", run / "checkpoints" / "rigged.ckpt")
+    done = run_script("train.py", *quick, f"ckpt_path={rigged}", "trainer.max_epochs=3")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not (tmp_path / "logs").exists()  # no other run directory
+    assert "ckpt_path" not in (run / ".hydra" / "overrides.yaml").read_text()  # the original command
+    (resumed,) = (run / ".hydra").glob("resumed_*")
+    assert f"ckpt_path={rigged}" in (resumed / "overrides.yaml").read_text()
+    assert _load(run / "checkpoints" / "last.ckpt")["epoch"] == 2
+    assert [p.name for p in run.joinpath("checkpoints").glob("epoch_*")] == [best.name]
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss_epoch")] == sorted(
+        {e.step for e in events.Scalars("train/loss_epoch")}
+    )
+    assert len(events.Scalars("val/acc")) == 3  # epochs 0-1, then 2, in one place
+    assert (
+        f"Restoring states from the checkpoint path at {best}" in done.stdout + done.stderr
+    )  # tested the best

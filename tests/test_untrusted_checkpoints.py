@@ -119,3 +119,22 @@ def test_trusted_targets_adds_a_package(honest, tmp_path):
                 tmp_path / "eval", [f"ckpt_path={path}", "trusted_targets=[collections.]"], config_name="eval"
             )
         )
+
+
+def test_hydra_whitelist_still_refuses_what_the_first_check_would_miss(tmp_path):
+    """The second layer on its own: inside ``checkpoint_configs()`` Hydra refuses a target outside
+    the trusted packages and one dressed up with a trusted prefix, even within ``user_configs()``."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    from litplate.runtime.trusted_targets import checkpoint_configs, user_configs
+
+    marker = tmp_path / "written"
+    for target in ("shutil.copyfile", "torch.nn.modules.module.torch.save"):
+        node = {"_target_": target, "_args_": [str(__file__), str(marker)]}
+        with user_configs(), checkpoint_configs(), pytest.raises(InstantiationException, match="whitelist"):
+            instantiate(node)
+    with user_configs(), checkpoint_configs():
+        assert isinstance(instantiate({"_target_": "torch.nn.Linear", "in_features": 2, "out_features": 1}),
+                          torch.nn.Linear)  # fmt: skip
+    assert not marker.exists()

@@ -105,7 +105,7 @@ def checkpoint_to_test(trainer: Any, best_metric: str, ckpt_path: str | None, fi
     return path
 
 
-@app.hydra_entry("train")
+@app.hydra_entry("train", resumes=True)
 def main(cfg: DictConfig) -> float | None:
     from litplate.runtime.distributed import separate_process_group
 

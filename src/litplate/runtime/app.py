@@ -20,7 +20,7 @@ from omegaconf.errors import InterpolationResolutionError
 
 from litplate.runtime.errors import ConfigError, composition_error_line, fail, write_error_line
 from litplate.runtime.run_stamp import run_stamp
-from litplate.runtime.upstream.hydra_multirun_delete import entries_off_as_null
+from litplate.runtime.upstream.hydra_multirun_delete import entries_off_as_null, is_multirun
 
 # The package's conf/: in a checkout a link to the top-level conf/, in an installed wheel a copy of it.
 # Absolute, so any working directory works.
@@ -32,10 +32,13 @@ OmegaConf.register_resolver("run_stamp", run_stamp, use_cache=True, replace=True
 # ---- entry points --------------------------------------------------------------------------------
 
 
-def hydra_entry(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], None]]:
+def hydra_entry(
+    config_name: str, resumes: bool = False
+) -> Callable[[Callable[[DictConfig], Any]], Callable[[], None]]:
     """Decorate ``task(cfg)`` into a ``main()`` for the command line: Hydra composes the config from
     ``CONFIG_DIR``, and composition errors, ``ConfigError``s and unwritable run directories end in
-    one line with exit code 2. ``HYDRA_FULL_ERROR=1`` shows the tracebacks instead.
+    one line with exit code 2. ``HYDRA_FULL_ERROR=1`` shows the tracebacks instead. With
+    ``resumes``, ``ckpt_path`` continues the checkpoint's own run (``resume_in_place``).
     """
 
     def decorate(task: Callable[[DictConfig], Any]) -> Callable[[], None]:
@@ -55,6 +58,8 @@ def hydra_entry(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Cal
 
         def main() -> None:
             sys.argv[1:] = entries_off_as_null(null_groups_removed(sys.argv[1:]))
+            if resumes:
+                sys.argv[1:] = resume_in_place(sys.argv[1:])
             if user_wants_tracebacks:
                 hydra_main()
                 return
@@ -86,6 +91,32 @@ def _remove_hydra_only_run_dir() -> None:
     entries = list(directory.iterdir()) if directory.is_dir() else []
     if all(e.name == ".hydra" or (e.suffix == ".log" and e.is_file()) for e in entries):
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def quoted(value: str) -> str:
+    """A Hydra override value that is taken literally, whatever characters the path holds."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def resume_in_place(overrides: list[str]) -> list[str]:
+    """``ckpt_path=RUN/checkpoints/FILE`` continues in ``RUN``, the checkpoint's own run directory.
+
+    The run's TensorBoard curves, checkpoints and log then go on where they stopped, and the best
+    checkpoint so far is in the directory the run writes to. Hydra's record of the resuming command
+    goes to ``RUN/.hydra/resumed_<time>/``, next to the original's. Not when the command names a
+    run directory itself (``hydra.run.dir=``; ``BestCheckpoint`` then carries the best over), in a
+    multirun, or for a checkpoint outside a run directory.
+    """
+    given = dict(o.split("=", 1) for o in overrides if "=" in o and not o.startswith(("~", "+")))
+    path = given.get("ckpt_path")
+    if not path or path in ("last", "null") or "hydra.run.dir" in given or is_multirun(overrides):
+        return overrides
+    checkpoint = Path(path).expanduser().resolve()
+    run = checkpoint.parent.parent
+    if not (checkpoint.is_file() and checkpoint.parent.name == "checkpoints" and (run / ".hydra").is_dir()):
+        return overrides
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    return [*overrides, f"hydra.run.dir={quoted(str(run))}", f"hydra.output_subdir=.hydra/resumed_{stamp}"]
 
 
 def null_groups_removed(overrides: list[str]) -> list[str]:

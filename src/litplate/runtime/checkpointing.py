@@ -206,9 +206,9 @@ def resume_path(ckpt_path: str | None, checkpoint_dir: Path) -> str | None:
 
 
 def best_path_in(checkpoint: Mapping[str, Any], monitor: str | None = None) -> str | None:
-    """The best checkpoint a ``ModelCheckpoint`` recorded in this checkpoint's callback states."""
-    for name, state in checkpoint.get("callbacks", {}).items():
-        if not (name.startswith("ModelCheckpoint") and isinstance(state, dict)):
+    """The best checkpoint a ``ModelCheckpoint`` (or subclass) recorded in the callback states."""
+    for state in checkpoint.get("callbacks", {}).values():
+        if not (isinstance(state, dict) and "best_model_path" in state):
             continue
         if (
             state.get("monitor")

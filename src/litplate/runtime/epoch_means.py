@@ -13,8 +13,9 @@ class WeightedMeans:
     about 10 microseconds more per update in its wrapper, more than the kernels).
 
     Plain tensors, not module buffers: DDP broadcasts a module's buffers from rank 0 at every
-    forward, which would replace each rank's own sums with rank 0's. Not in ``state_dict`` either:
-    an epoch starts from zero, resumed or not.
+    forward, which would replace each rank's own sums with rank 0's. A checkpoint written mid-epoch
+    holds every rank's partial sums (``state_dict``, gathered), so that a run resumed there ends the
+    epoch with the same mean, bit for bit; one written at an epoch's end holds zeros.
     """
 
     def __init__(self, names: list[str]) -> None:
@@ -23,9 +24,9 @@ class WeightedMeans:
         self.weight = torch.zeros(())
 
     def update(self, values: Tensor, weight: int) -> None:
-        if self.totals.device != values.device:  # the first step on an accelerator: zeros made there,
-            self.totals = values.new_zeros(len(self.names))  # not copied over (a copy would sync)
-            self.weight = values.new_zeros(())
+        if self.totals.device != values.device:  # the first step on an accelerator (a host-to-device
+            self.totals = self.totals.to(values.device)  # copy, once; it keeps resumed sums)
+            self.weight = self.weight.to(values.device)
         self.totals.add_(values.detach() * weight)
         self.weight.add_(weight)
 
@@ -39,3 +40,31 @@ class WeightedMeans:
     def reset(self) -> None:
         self.totals.zero_()
         self.weight.zero_()
+
+    def state_dict(self) -> dict[str, Tensor | list[str]]:
+        """Every rank's partial sums, one row per rank (a collective under DDP: all ranks call it,
+        as they all take part in writing a checkpoint)."""
+        sums = torch.cat([self.totals, self.weight.unsqueeze(0)])
+        rows = [sums]
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            rows = [torch.empty_like(sums) for _ in range(torch.distributed.get_world_size())]
+            torch.distributed.all_gather(rows, sums)
+        return {"names": self.names, "per_rank": torch.stack(rows).cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """This rank's row; with another number of ranks, rank 0 takes the sum of all rows (the same
+        mean, up to rounding) and the others start from zero."""
+        if list(state["names"]) != self.names:
+            raise ValueError(f"epoch means of {state['names']}, not of {self.names}")
+        rows: Tensor = state["per_rank"]
+        rank, world = 0, 1
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        if len(rows) == world:
+            row = rows[rank]
+        elif rank == 0:
+            row = rows.sum(0)
+        else:
+            row = torch.zeros_like(rows[0])
+        self.totals = row[:-1].to(self.totals.device).clone()
+        self.weight = row[-1].to(self.weight.device).clone()

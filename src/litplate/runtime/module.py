@@ -208,6 +208,13 @@ class TaskModule(L.LightningModule):
         self.log_dict(epoch_metrics, sync_dist=False)
         self._step_plateau(epoch_metrics)
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["epoch_means"] = self.train_means.state_dict()  # partial sums, if mid-epoch
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "epoch_means" in checkpoint:  # absent in checkpoints from before it was saved
+            self.train_means.load_state_dict(checkpoint["epoch_means"])
+
     def _step_plateau(self, epoch_metrics: dict[str, Tensor]) -> None:
         """Step ReduceLROnPlateau here, once per epoch, before checkpoints are written.
 

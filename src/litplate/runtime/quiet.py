@@ -38,6 +38,8 @@ def silence_noise() -> None:
     # lightning/pytorch/utilities/_pytree.py builds LeafSpec(), which torch 2.13 deprecates.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*", category=FutureWarning)
     warnings.filterwarnings("ignore", message=r".*could not find the monitored key in the returned metrics.*")
+    # torchdata 0.11's StatefulDataLoader calls torch.set_vital, deprecated in torch 2.13, per iterator.
+    warnings.filterwarnings("ignore", message=r".*'set_vital' is deprecated.*")
     warnings.filterwarnings("ignore", message=r".*It is recommended to use `self.log\(.*sync_dist=True\)`.*")
     warnings.filterwarnings(
         "ignore", message=r".*isinstance\(treespec, LeafSpec\).*", category=DeprecationWarning

@@ -95,7 +95,8 @@ class TrainingPlan:
         limit = trainer.limit_train_batches
         return cls(
             num_samples=len(sampler.dataset) if hasattr(sampler, "dataset") else len(loader.dataset),
-            batch_size=loader.batch_size,
+            # None when Lightning rebuilt the loader around its batch sampler (overfit_batches)
+            batch_size=loader.batch_size or loader.batch_sampler.batch_size,
             world_size=trainer.world_size,
             num_nodes=trainer.num_nodes,
             accumulation=trainer.accumulate_grad_batches,

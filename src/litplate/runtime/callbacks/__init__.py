@@ -1,3 +1,4 @@
+from litplate.runtime.callbacks.best_checkpoint import BestCheckpoint
 from litplate.runtime.callbacks.best_score import BestScore
 from litplate.runtime.callbacks.ema import EMA
 from litplate.runtime.callbacks.lr_monitor import LearningRateMonitor
@@ -9,6 +10,7 @@ from litplate.runtime.callbacks.training_plan import TrainingPlanPrinter
 
 __all__ = [
     "EMA",
+    "BestCheckpoint",
     "BestScore",
     "LearningRateMonitor",
     "NonFiniteLossGuard",

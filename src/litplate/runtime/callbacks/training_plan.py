@@ -17,8 +17,11 @@ class TrainingPlanPrinter(L.Callback):
     def __init__(self) -> None:
         self.plan: TrainingPlan | None = None
 
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        estimated = trainer.estimated_stepping_batches  # also sets up the train dataloader
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Not on_fit_start: there ``estimated_stepping_batches`` would set up the train loader before
+        # the checkpoint's loader state is restored, and that state would never reach the loader
+        # (Lightning issue 20550): a run resumed mid-epoch would start the epoch over.
+        estimated = trainer.estimated_stepping_batches
         self.plan = TrainingPlan.from_trainer(trainer)
         if trainer.max_steps < 0 and self.plan.total_steps != estimated:
             raise RuntimeError(

@@ -2,13 +2,13 @@
 
 A DataLoader whose epoch starts at its first batch, so a resumed run gets the resumed epoch's order.
 ``tests/test_upstream.py`` checks that a plain DataLoader still shows the bug: when it fails, replace
-``DeferredDataLoader`` with ``DataLoader`` in ``runtime/datamodule.py`` and delete this module.
+``DeferredDataLoader`` with ``StatefulDataLoader`` in ``runtime/datamodule.py`` and delete this module.
 """
 
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from torch.utils.data import DataLoader
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 
 class _StartsOnFirstBatch(Iterator):
@@ -23,7 +23,7 @@ class _StartsOnFirstBatch(Iterator):
         return next(self._iterator)
 
 
-class DeferredDataLoader(DataLoader):
+class DeferredDataLoader(StatefulDataLoader):
     """``iter()`` returns at once; the real iterator is created when the first batch is asked for.
 
     With ``num_workers > 0`` creating the iterator already hands the workers the first batches'
@@ -31,6 +31,10 @@ class DeferredDataLoader(DataLoader):
     before it restores the epoch counter and calls ``sampler.set_epoch``, and does not create it
     again for the first resumed epoch, so that epoch replayed epoch 0's order (Lightning issue 21938).
     Deferred to the first batch, the order is drawn after ``set_epoch``, as in an uninterrupted run.
+
+    A ``StatefulDataLoader`` (torchdata) underneath, so that checkpoints record the position in the
+    epoch and a run resumed mid-epoch continues with the next batch; a state loaded before the
+    first batch is applied when the deferred iterator is created.
     """
 
     def __iter__(self) -> Iterator:

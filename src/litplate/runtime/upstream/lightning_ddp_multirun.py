@@ -21,14 +21,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_original_cwd, to_absolute_path
 from lightning.pytorch.strategies.launchers import subprocess_script
 
+from litplate.runtime.app import quoted
+
 # Hydra overrides the child sets itself, or that only mean something to a sweep.
 _CHILD_SETS = ("hydra.mode=", "hydra.run.dir=", "hydra.job.name=", "hydra.output_subdir=")
 _LOGGING = "hydra/job_logging="
-
-
-def _quoted(value: str) -> str:
-    """A Hydra override value that is taken literally, whatever characters the path holds."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def job_command(local_rank: int) -> tuple[Sequence[str], str]:
@@ -53,7 +50,7 @@ def job_command(local_rank: int) -> tuple[Sequence[str], str]:
     if not any(o.startswith(_LOGGING) for o in hydra_overrides):
         command.append(_LOGGING + "stdout")  # rank 0 alone writes the log file
     command += [
-        f"hydra.run.dir={_quoted(hydra.runtime.output_dir)}",
+        f"hydra.run.dir={quoted(hydra.runtime.output_dir)}",
         f"hydra.job.name={hydra.job.name}_rank{local_rank}",
         "hydra.output_subdir=null",  # rank 0 alone writes .hydra/
     ]
