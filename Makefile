@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-fast lint format tensorboard clean rename plot
+.PHONY: help install train test test-fast lint format tensorboard mlflow clean rename plot
 
 help: ## show this help
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ format: $(STAMP) ## ruff autofix and format
 
 tensorboard: $(STAMP) ## serve TensorBoard over logs/
 	$(VENV)/bin/tensorboard --logdir logs
+
+mlflow: $(STAMP) ## serve the MLflow UI over logs/mlflow.db (runs trained with logger=mlflow)
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///logs/mlflow.db --default-artifact-root logs/mlflow-artifacts
 
 plot: $(STAMP) ## curves of one run as a PNG: make plot RUN=logs/train/runs/<timestamp>
 	@test -n "$(RUN)" || { echo "usage: make plot RUN=<run dir>" >&2; exit 2; }

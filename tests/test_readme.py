@@ -32,6 +32,8 @@ EXPECTED_FAILURE = re.compile(r"#\s*exits (\d+): (.*)$")
 SKIPPED = {
     "make test": "runs this suite: it would run itself (CI runs it as .ci/run)",
     "make tensorboard": "serves TensorBoard until stopped",
+    "make mlflow": "serves the MLflow UI until stopped",
+    "pip install -e '.[": "installs an extra that the suite's own install (.[dev]) already holds",
     "make rename": "tests/test_rename.py runs it on a copy of its own, then that copy's tests and a training",
     "hydra/launcher=slurm": "needs a SLURM cluster",
     'pip install -e ".[slurm]"': "installs the SLURM launcher, only for the SLURM recipe after it",

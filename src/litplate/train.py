@@ -41,6 +41,7 @@ def fit_and_test(cfg: DictConfig, callbacks: Sequence[Any]) -> dict[str, float]:
     import torch
 
     from litplate.runtime import assembly, checkpointing
+    from litplate.runtime.callbacks.trackers import runs_finished, trackers_of
     from litplate.runtime.components import build, build_group
     from litplate.runtime.config_tree import print_and_save
     from litplate.runtime.errors import faults_in_one_line
@@ -66,6 +67,7 @@ def fit_and_test(cfg: DictConfig, callbacks: Sequence[Any]) -> dict[str, float]:
         *callbacks,
     ]
     loggers = build_group(cfg.get("logger"), "logger")
+    callbacks += trackers_of(loggers, config, cfg.best.metric)  # MLflow, W&B: config file, best checkpoint
     assembly.check_metric_names(model, callbacks, cfg, sweep=app.in_sweep())
     trainer: L.Trainer = assembly.build_trainer(cfg.trainer, callbacks, loggers)
     assembly.check_batches(trainer, datamodule, splits=("train", "val", "test") if cfg.train else ("test",))
@@ -76,7 +78,7 @@ def fit_and_test(cfg: DictConfig, callbacks: Sequence[Any]) -> dict[str, float]:
     for logger in loggers:
         logger.log_hyperparams(config)
 
-    with children_run_this_job_only():
+    with children_run_this_job_only(), runs_finished(loggers):
         if cfg.train:
             with faults_in_one_line(trainer):
                 trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
@@ -90,16 +92,10 @@ def fit_and_test(cfg: DictConfig, callbacks: Sequence[Any]) -> dict[str, float]:
 
 
 def checkpoint_to_test(trainer: Any, best_metric: str, ckpt_path: str | None, fitted: bool) -> str | None:
-    """After fitting, the best checkpoint by ``best.metric``; without fitting, ``ckpt_path``.
+    """After fitting, the best checkpoint by ``best.metric``; without fitting, ``ckpt_path``."""
+    from litplate.runtime.checkpointing import best_checkpoint
 
-    Looked up by monitor, not ``trainer.checkpoint_callback`` (the first ModelCheckpoint, which
-    may be the every-epoch ``last`` one when the best one is switched off).
-    """
-    if not fitted:
-        path = ckpt_path
-    else:
-        monitored = [c for c in trainer.checkpoint_callbacks if c.monitor == best_metric]
-        path = next((c.best_model_path for c in monitored if c.best_model_path), None)
+    path = best_checkpoint(trainer, best_metric) if fitted else ckpt_path
     if path is None:
         print("No checkpoint to test: testing the weights in memory.")
     return path

@@ -27,6 +27,8 @@ from litplate.runtime.upstream.hydra_multirun_delete import entries_off_as_null,
 CONFIG_DIR = str((Path(__file__).resolve().parents[1] / "conf").resolve())
 # Cached: every job of a sweep, and every later read, sees the same name.
 OmegaConf.register_resolver("run_stamp", run_stamp, use_cache=True, replace=True)
+# ``${basename:${paths.output_dir}}``: the run directory's own name, e.g. a tracker's run name.
+OmegaConf.register_resolver("basename", lambda path: Path(str(path)).name, replace=True)
 
 
 # ---- entry points --------------------------------------------------------------------------------

@@ -219,6 +219,16 @@ def best_path_in(checkpoint: Mapping[str, Any], monitor: str | None = None) -> s
     return None
 
 
+def best_checkpoint(trainer: L.Trainer, monitor: str) -> str | None:
+    """The best checkpoint so far of the ``ModelCheckpoint`` that monitors ``monitor``, or None.
+
+    Looked up by monitor, not ``trainer.checkpoint_callback`` (the first ModelCheckpoint, which
+    may be the every-epoch ``last`` one when the best one is switched off).
+    """
+    monitored = [c for c in trainer.checkpoint_callbacks if getattr(c, "monitor", None) == monitor]
+    return next((c.best_model_path for c in monitored if c.best_model_path), None)
+
+
 def checkpoint_for_evaluation(ckpt_path: str | None, log_dir: str | Path) -> str:
     """``ckpt_path`` of eval/predict: a file as given; or, from the newest training run under
     ``log_dir`` (the run whose checkpoint was written last, wherever ``hydra.run.dir`` put it),

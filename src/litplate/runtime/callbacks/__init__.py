@@ -6,6 +6,7 @@ from litplate.runtime.callbacks.nonfinite import NonFiniteLossGuard
 from litplate.runtime.callbacks.preemption import PreemptionCheckpoint
 from litplate.runtime.callbacks.progress_bar import RichProgressBar, TQDMProgressBar
 from litplate.runtime.callbacks.rng_state import RngStateCheckpoint
+from litplate.runtime.callbacks.trackers import TrackerRecords
 from litplate.runtime.callbacks.training_plan import TrainingPlanPrinter
 
 __all__ = [
@@ -18,5 +19,6 @@ __all__ = [
     "RichProgressBar",
     "TQDMProgressBar",
     "RngStateCheckpoint",
+    "TrackerRecords",
     "TrainingPlanPrinter",
 ]
