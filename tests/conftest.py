@@ -1,5 +1,6 @@
 """Shared fixtures: compose configs in-process, or run the real entry points as subprocesses."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -86,6 +87,23 @@ def run_script(script: str, *args: str, cwd: Path = ROOT, timeout: int = 600, en
         text=True,
         timeout=timeout,
     )
+
+
+def write_image_folder(path: Path, classes: int = 3, per_class: int = 24, size: int = 12) -> Path:
+    """A small class-per-folder PNG set written by ``scripts/make_image_folder.py`` (the digits)."""
+    spec = importlib.util.spec_from_file_location(
+        "make_image_folder", ROOT / "scripts" / "make_image_folder.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.write_digits(path, classes=classes, per_class=per_class, size=size)
+    return path
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory) -> Path:
+    """72 grey 12x12 PNGs of the digits 0-2, shared by the tests that only read it."""
+    return write_image_folder(tmp_path_factory.mktemp("images") / "digits")
 
 
 # ---- comparing checkpoints bit for bit ------------------------------------------------------------

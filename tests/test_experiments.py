@@ -25,10 +25,13 @@ SHORT = [
 ]
 
 
-def shrink(cfg: DictConfig) -> DictConfig:
-    """Generated data sets are made small; everything else stays as the experiment has it."""
+def shrink(cfg: DictConfig, image_folder: Path) -> DictConfig:
+    """Generated data sets are made small, image folders a small generated one; everything else stays
+    as the experiment has it."""
     if "num_samples" in cfg.data:
         cfg.data.num_samples = min(cfg.data.num_samples, 2000)
+    if "root" in cfg.data:
+        cfg.data.root = str(image_folder)
     return cfg
 
 
@@ -64,8 +67,8 @@ def test_there_is_something_to_test():
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_experiment_runs_one_short_epoch(cfg_factory, tmp_path, name):
-    cfg = shrink(cfg_factory(f"+experiment={name}", *SHORT))
+def test_experiment_runs_one_short_epoch(cfg_factory, tmp_path, image_folder, name):
+    cfg = shrink(cfg_factory(f"+experiment={name}", *SHORT), image_folder)
     assert cfg.trainer.max_epochs == 1
     check_ran(cfg, train(cfg))
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()

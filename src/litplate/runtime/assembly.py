@@ -89,8 +89,15 @@ def check_metric_names(model: Any, callbacks: Iterable[Any], cfg: DictConfig, sw
 
 
 def build_model(node: DictConfig, datamodule: Any) -> Any:
-    """The model, with the shapes the datamodule states (``input_shape``, ``num_outputs``) passed in."""
-    shapes = {k: getattr(datamodule, k) for k in ("input_shape", "num_outputs") if hasattr(datamodule, k)}
+    """The model, with the shapes the datamodule states (``input_shape``, ``num_outputs``) passed in.
+
+    Reading them is usually what sets the datamodule up (reads its files, splits them); what it
+    refuses then is named under ``data``, as its constructor's refusals are by ``build``.
+    """
+    try:
+        shapes = {k: getattr(datamodule, k) for k in ("input_shape", "num_outputs") if hasattr(datamodule, k)}
+    except ConfigError as error:
+        raise error.under("data") from None
     if "input_shape" in shapes:
         shapes["input_shape"] = list(shapes["input_shape"])
     return build(node, "model", **shapes)

@@ -1,10 +1,14 @@
-"""A datamodule for data that fits in memory: subclass it and write ``load()``.
+"""Datamodules: the split and loader plumbing every one shares, and ``ArrayDataModule`` for data in memory.
 
-Splitting, standardizing with training-split statistics, whole-batch loading, deterministic
-sampling, and the shapes a model is built with (``input_shape``, ``num_outputs``) come with it.
+``SplitDataModule`` holds what does not depend on where samples come from: batch sizes, split
+fractions and seed, the worker settings, the training sampler and the one method that builds a
+``DataLoader`` (``make_loader``: change the loader class there and every datamodule follows).
+``ArrayDataModule`` adds ``load()``-returns-tensors on top; ``litplate.data.image_folder`` adds
+image files.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -12,7 +16,112 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from litplate.runtime import checks
+from litplate.runtime.errors import ArgumentError
 from litplate.runtime.upstream.lightning_21938_resume_order import DeferredDataLoader
+
+
+def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int) -> dict[str, Tensor]:
+    """Indices of ``train``, ``val`` and ``test`` in a random order that is a function of ``seed`` only."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_val = round(n * val_fraction)
+    n_test = round(n * test_fraction)
+    return {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
+
+
+class SplitDataModule(L.LightningDataModule):
+    """Base class: subclasses fill ``train_set``, ``val_set`` and ``test_set`` in ``setup()``.
+
+    The training sampler is a ``DistributedSampler`` even on one device: its order is a pure function
+    of ``(seed, epoch)``, so a resumed run replays exactly the epochs it would have seen, where
+    ``RandomSampler`` draws from the global RNG that checkpoints do not restore. Lightning sees a
+    ``DistributedSampler`` already in place and leaves it alone under DDP.
+    """
+
+    collate_fn: Callable[[Any], Any] | None = None  # None: torch's default_collate
+
+    def __init__(
+        self,
+        batch_size: int = 64,
+        eval_batch_size: int = 512,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        seed: int = 0,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = True,
+        prefetch_factor: int | None = 2,
+    ) -> None:
+        super().__init__()
+        self.batch_size = checks.integer("batch_size", batch_size, minimum=1)
+        self.eval_batch_size = checks.integer("eval_batch_size", eval_batch_size, minimum=1)
+        self.val_fraction = checks.fraction("val_fraction", val_fraction)
+        self.test_fraction = checks.fraction("test_fraction", test_fraction)
+        if val_fraction + test_fraction >= 1:
+            raise ArgumentError.of(
+                "test_fraction", test_fraction, f"a number below 1 - val_fraction = {1 - val_fraction:g}"
+            )
+        self.seed = checks.integer("seed", seed, minimum=-(2**63))
+        self.num_workers = checks.integer("num_workers", num_workers)
+        self.pin_memory = checks.flag("pin_memory", pin_memory)
+        self.persistent_workers = checks.flag("persistent_workers", persistent_workers)
+        if prefetch_factor is not None:
+            checks.integer("prefetch_factor", prefetch_factor, minimum=1)
+        self.prefetch_factor = prefetch_factor
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+        self.test_set: Dataset | None = None
+
+    def split(self, n: int) -> dict[str, Tensor]:
+        return split_indices(n, self.val_fraction, self.test_fraction, self.seed)
+
+    # ---- loaders ---------------------------------------------------------------------------------
+
+    def _world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+
+    def train_sampler(self, dataset: Dataset) -> DistributedSampler:
+        world_size, rank = self._world()
+        return DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=self.seed)
+
+    def make_loader(
+        self, dataset: Dataset, batch_size: int, sampler=None, persistent: bool | None = None
+    ) -> DataLoader:
+        """Every DataLoader of every datamodule is built here (``persistent=False`` for a one-off pass).
+
+        ``prefetch_factor`` (batches each worker loads ahead) only exists with workers: with
+        ``num_workers=0`` nothing loads ahead, and torch refuses the argument, so it is dropped.
+        """
+        workers = self.num_workers > 0
+        persistent = self.persistent_workers if persistent is None else persistent
+        return DeferredDataLoader(  # see there: exact data order after a resume with workers
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            collate_fn=self.collate_fn,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=persistent and workers,
+            prefetch_factor=self.prefetch_factor if workers else None,
+            # Its own generator: creating an iterator draws a worker base seed, which would
+            # otherwise come from the global RNG and shift dropout masks after a resume.
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup()
+        return self.make_loader(self.train_set, self.batch_size, self.train_sampler(self.train_set))
+
+    def val_dataloader(self) -> DataLoader:
+        self.setup()
+        return self.make_loader(self.val_set, self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        self.setup()
+        return self.make_loader(self.test_set, self.eval_batch_size)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.test_dataloader()
 
 
 class InMemoryDataset(Dataset):
@@ -45,44 +154,18 @@ def keep_batch(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
     return batch
 
 
-class ArrayDataModule(L.LightningDataModule):
-    """Base class: subclasses implement ``load()`` returning ``(features, targets)``.
+class ArrayDataModule(SplitDataModule):
+    """Base class for data in memory: subclasses implement ``load()`` returning ``(features, targets)``.
 
     Integer targets are class labels (``num_outputs`` = number of classes), floating ones are
     regression targets (``num_outputs`` = targets per sample). ``input_shape`` is one sample's
     feature shape. Both come from the data, so a model config never repeats them.
-
-    The training sampler is a ``DistributedSampler`` even on one device: its order is a pure function
-    of ``(seed, epoch)``, so a resumed run replays exactly the epochs it would have seen, where
-    ``RandomSampler`` draws from the global RNG that checkpoints do not restore. Lightning sees a
-    ``DistributedSampler`` already in place and leaves it alone under DDP.
     """
 
-    def __init__(
-        self,
-        batch_size: int = 64,
-        eval_batch_size: int = 512,
-        val_fraction: float = 0.15,
-        test_fraction: float = 0.15,
-        seed: int = 0,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = True,
-        standardize_targets: bool = False,
-    ) -> None:
-        super().__init__()
-        self.batch_size = checks.integer("batch_size", batch_size, minimum=1)
-        self.eval_batch_size = checks.integer("eval_batch_size", eval_batch_size, minimum=1)
-        self.val_fraction = checks.fraction("val_fraction", val_fraction)
-        self.test_fraction = checks.fraction("test_fraction", test_fraction)
-        if val_fraction + test_fraction >= 1:
-            raise checks.ArgumentError.of(
-                "test_fraction", test_fraction, f"a number below 1 - val_fraction = {1 - val_fraction:g}"
-            )
-        self.seed = checks.integer("seed", seed, minimum=-(2**63))
-        self.num_workers = checks.integer("num_workers", num_workers)
-        self.pin_memory = checks.flag("pin_memory", pin_memory)
-        self.persistent_workers = checks.flag("persistent_workers", persistent_workers)
+    collate_fn = staticmethod(keep_batch)
+
+    def __init__(self, standardize_targets: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.standardize_targets = checks.flag("standardize_targets", standardize_targets)
         self.train_set: InMemoryDataset | None = None
         self.val_set: InMemoryDataset | None = None
@@ -113,53 +196,12 @@ class ArrayDataModule(L.LightningDataModule):
             return
         features, targets = self.load()
         features = features.float()
-        order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(self.seed))
-        n_val = round(len(targets) * self.val_fraction)
-        n_test = round(len(targets) * self.test_fraction)
-        test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
+        parts = self.split(len(targets))
+        train = parts["train"]
         # Statistics from the training split only, so validation and test stay unseen.
         features = (features - features[train].mean(0)) / features[train].std(0).clamp_min(1e-6)
         if self.standardize_targets and targets.is_floating_point():
             targets = (targets - targets[train].mean(0)) / targets[train].std(0).clamp_min(1e-6)
         self.train_set = InMemoryDataset(features[train], targets[train])
-        self.val_set = InMemoryDataset(features[val], targets[val])
-        self.test_set = InMemoryDataset(features[test], targets[test])
-
-    # ---- loaders ---------------------------------------------------------------------------------
-
-    def _world(self) -> tuple[int, int]:
-        trainer = self.trainer
-        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-
-    def _loader(self, dataset: InMemoryDataset, batch_size: int, sampler=None) -> DataLoader:
-        return DeferredDataLoader(  # see there: exact data order after a resume with workers
-            dataset,
-            batch_size=batch_size,
-            sampler=sampler,
-            collate_fn=keep_batch,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.persistent_workers and self.num_workers > 0,
-            # Its own generator: creating an iterator draws a worker base seed, which would
-            # otherwise come from the global RNG and shift dropout masks after a resume.
-            generator=torch.Generator().manual_seed(self.seed),
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        self.setup()
-        world_size, rank = self._world()
-        sampler = DistributedSampler(
-            self.train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=self.seed
-        )
-        return self._loader(self.train_set, self.batch_size, sampler)
-
-    def val_dataloader(self) -> DataLoader:
-        self.setup()
-        return self._loader(self.val_set, self.eval_batch_size)
-
-    def test_dataloader(self) -> DataLoader:
-        self.setup()
-        return self._loader(self.test_set, self.eval_batch_size)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self.test_dataloader()
+        self.val_set = InMemoryDataset(features[parts["val"]], targets[parts["val"]])
+        self.test_set = InMemoryDataset(features[parts["test"]], targets[parts["test"]])

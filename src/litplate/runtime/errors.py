@@ -41,6 +41,30 @@ class ArgumentError(ConfigError):
         return cls(f"={value!r} is not allowed: use {allowed}", name)
 
 
+# How torch re-raises an exception from a DataLoader worker: its type, called with this text and the
+# worker's formatted traceback (torch.utils._utils.ExceptionWrapper.reraise).
+_FROM_WORKER = re.compile(r"Caught \w+ in DataLoader worker process \d+\.\nOriginal Traceback")
+
+
+class DataFileError(ConfigError):
+    """A file the data reads is missing or unreadable; the message names the file, ``key`` the argument
+    that led to it (``root``).
+
+    Datamodules raise it wherever they read files, which is often a DataLoader worker process. torch
+    re-raises a worker's exception in the main process as ``type(text)``, the text being the worker's
+    whole traceback; its last line is this error's own ``key: message``, which is taken back out, so
+    the user sees the same one line whichever process found the file. Raise it with a key: the
+    ``key: message`` form is what makes that line readable back (torch passes the text alone).
+    """
+
+    def __init__(self, message: str, key: str = "") -> None:
+        if _FROM_WORKER.match(message):
+            last = [line for line in message.splitlines() if line.strip()][-1]
+            own = last.partition(": ")[2]  # "litplate.runtime.errors.DataFileError: KEY: MESSAGE"
+            key, _, message = own.partition(": ")
+        super().__init__(message, key)
+
+
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or inf; the message (one line) names epoch, step and loss terms."""
 
@@ -109,6 +133,9 @@ def first_line(error: BaseException) -> str:
 def faults_in_one_line(trainer: Any) -> Iterator[None]:
     """Around ``trainer.fit``/``test``: known faults exit with one line instead of a traceback.
 
+    A ``DataFileError`` (an unreadable image a loader worker found) goes on up as a configuration
+    error under ``data``, as it is when found before training.
+
     Preemption exits with 128 + the signal number (143 SIGTERM, 130 SIGINT), as a shell reports a
     process killed by that signal; ``PreemptionCheckpoint`` has already said where the checkpoint is.
     """
@@ -116,6 +143,8 @@ def faults_in_one_line(trainer: Any) -> Iterator[None]:
 
     try:
         yield
+    except DataFileError as error:  # found by the datamodule's loaders mid-run, named by its own argument
+        raise error.under("data") from None
     except SIGTERMException:
         codes = [c.exit_code() for c in trainer.callbacks if hasattr(c, "exit_code")]
         sys.exit(codes[0] if codes else 143)
