@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import FAST, make_cfg, run_script, write_image_folder
-from test_resume import _assert_same_run, _load
+from conftest import FAST, assert_same_run, make_cfg, run_script, write_image_folder
+from test_resume import _load
 
 from litplate.data import ImageFolderDataModule
 from litplate.runtime.errors import ArgumentError, ConfigError, DataFileError
@@ -279,7 +279,7 @@ def test_a_resumed_run_sees_the_same_augmented_batches(tmp_path, image_folder):
     train(make_cfg(tmp_path / "straight", [*run, "trainer.max_epochs=2"]))
     train(make_cfg(tmp_path / "resumed", [*run, "trainer.max_epochs=1"]))
     train(make_cfg(tmp_path / "resumed", [*run, "trainer.max_epochs=2", "ckpt_path=last"]))
-    _assert_same_run(
+    assert_same_run(
         _load(tmp_path / "straight" / "checkpoints" / "last.ckpt"),
         _load(tmp_path / "resumed" / "checkpoints" / "last.ckpt"),
     )
