@@ -4,7 +4,10 @@ Each test shows the bug in the upstream code itself, without the workaround. Whe
 upstream has fixed it: delete the workaround module (its docstring says what to change).
 """
 
+import os
+import signal
 import sys
+import time
 
 import lightning as L
 import torch
@@ -12,11 +15,14 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.strategies.launchers import subprocess_script
 from omegaconf import open_dict
 from torch.utils.data import DataLoader, DistributedSampler
 
 from litplate.runtime.app import CONFIG_DIR
+from litplate.runtime.callbacks import PreemptionCheckpoint
+from litplate.runtime.upstream.lightning_21406_requeue_in_signal_handler import without_lightning_requeue
 from litplate.runtime.upstream.lightning_21938_resume_order import DeferredDataLoader
 from litplate.runtime.upstream.lightning_ddp_multirun import children_run_this_job_only, job_command
 
@@ -122,3 +128,68 @@ def test_hydra_multirun_turns_a_deletion_into_a_delete_if_null():
         "~trainer.max_time",
     ]
     assert entries_off_as_null(["~callbacks.ema"]) == ["~callbacks.ema"]  # a single run deletes it
+
+
+class _SignalsItselfMidStep(L.LightningModule):
+    """Sends itself SIGUSR1 inside the training step of optimizer step ``at``, before its update."""
+
+    def __init__(self, hpc_checkpoint, at: int) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(1, 1)
+        self.hpc_checkpoint, self.at = hpc_checkpoint, at
+        self.saved_inside_the_step: bool | None = None
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        if self.global_step == self.at and self.saved_inside_the_step is None:
+            os.kill(os.getpid(), signal.SIGUSR1)
+            deadline = time.monotonic() + 10
+            while not self.hpc_checkpoint.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)  # a sleep the signal interrupts: Python runs the handler at once
+            self.saved_inside_the_step = self.hpc_checkpoint.exists()
+        return self.layer(batch).sum()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def _one_slurm_task(tmp_path, monkeypatch) -> None:
+    """The environment srun gives the only task of a job; a fake ``scontrol`` that records its arguments."""
+    for name, value in {
+        "SLURM_JOB_ID": "321", "SLURM_JOB_NAME": "upstream-test", "SLURM_NTASKS": "1",
+        "SLURM_NTASKS_PER_NODE": "1", "SLURM_NNODES": "1", "SLURM_PROCID": "0", "SLURM_LOCALID": "0",
+        "SLURM_NODEID": "0", "SLURM_NODELIST": "localhost",
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    scontrol = tmp_path / "bin" / "scontrol"
+    scontrol.parent.mkdir()
+    scontrol.write_text(f'#!/bin/sh\necho "$@" >> "{tmp_path / "scontrol.log"}"\n')
+    scontrol.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{scontrol.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def test_lightning_21406_slurm_requeue_handler_saves_inside_a_training_step(tmp_path, monkeypatch):
+    _one_slurm_task(tmp_path, monkeypatch)
+    hpc = tmp_path / "hpc_ckpt_1.ckpt"
+    module = _SignalsItselfMidStep(hpc, at=2)
+    trainer = L.Trainer(
+        max_epochs=1, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+        enable_checkpointing=False, default_root_dir=tmp_path,
+    )  # fmt: skip
+    assert isinstance(trainer._accelerator_connector.cluster_environment, SLURMEnvironment)
+    trainer.fit(module, train_dataloaders=DataLoader(_Indices(), batch_size=4))
+    # The bug: the checkpoint was written while step 2's training_step ran, before its update ...
+    assert module.saved_inside_the_step
+    saved = torch.load(hpc, map_location="cpu", weights_only=True)
+    progress = saved["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]
+    assert saved["global_step"] == 2 and progress["started"] == progress["processed"] + 1 == 3
+    # ... then the job was requeued and training went on to the end.
+    assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "321"]
+    assert trainer.global_step == 4
+
+    # The workaround: with a callback that handles the signal, Lightning's handler is off.
+    (environment,) = without_lightning_requeue(None, [PreemptionCheckpoint(dirpath=str(tmp_path))])
+    assert isinstance(environment, SLURMEnvironment) and not environment.auto_requeue
+    assert environment.requeue_signal == signal.SIGUSR1
+    assert without_lightning_requeue(None, [PreemptionCheckpoint(str(tmp_path), requeue_signal=None)]) is None
+    monkeypatch.delenv("SLURM_NTASKS")
+    assert without_lightning_requeue(None, [PreemptionCheckpoint(dirpath=str(tmp_path))]) is None

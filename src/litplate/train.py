@@ -40,7 +40,7 @@ def fit_and_test(cfg: DictConfig, callbacks: Sequence[Any]) -> dict[str, float]:
     import lightning as L
     import torch
 
-    from litplate.runtime import assembly, checkpointing
+    from litplate.runtime import assembly, checkpointing, slurm
     from litplate.runtime.callbacks.trackers import runs_finished, trackers_of
     from litplate.runtime.components import build, build_group
     from litplate.runtime.config_tree import print_and_save
@@ -53,6 +53,8 @@ def fit_and_test(cfg: DictConfig, callbacks: Sequence[Any]) -> dict[str, float]:
     output_dir = app.run_dir(cfg)
     checkpoint_dir = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath") or output_dir / "checkpoints"
     ckpt_path = checkpointing.resume_path(cfg.ckpt_path, Path(checkpoint_dir))
+    if ckpt_path is None and cfg.train:  # a requeued SLURM job goes on from where it was stopped
+        ckpt_path = slurm.checkpoint_after_requeue(Path(checkpoint_dir))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision(cfg.matmul_precision)
 

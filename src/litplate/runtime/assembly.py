@@ -18,6 +18,7 @@ from litplate.runtime.components import build
 from litplate.runtime.errors import ArgumentError, ConfigError
 from litplate.runtime.training_plan import TrainingPlan
 from litplate.runtime.trusted_targets import check_targets, checkpoint_configs
+from litplate.runtime.upstream.lightning_21406_requeue_in_signal_handler import without_lightning_requeue
 
 # ---- metric names --------------------------------------------------------------------------------
 
@@ -121,6 +122,8 @@ def check_trainer_args(node: DictConfig) -> None:
 def build_trainer(node: DictConfig, callbacks: list[Any], loggers: list[Any]) -> Any:
     """The Trainer. The callbacks a switch turns off step aside: progress bars with
     ``enable_progress_bar=false``, checkpoint callbacks (with one line) with ``enable_checkpointing=false``.
+    Under SLURM, when a callback handles the requeue signal (``PreemptionCheckpoint``), Lightning's
+    own handler for it is off (``upstream/lightning_21406_requeue_in_signal_handler.py``).
     """
     check_trainer_args(node)
     if node.get("enable_progress_bar") is False:
@@ -128,7 +131,9 @@ def build_trainer(node: DictConfig, callbacks: list[Any], loggers: list[Any]) ->
     if node.get("enable_checkpointing") is False and any(isinstance(c, Checkpoint) for c in callbacks):
         rank_zero_info("trainer.enable_checkpointing=false: no checkpoint callbacks, no checkpoints written")
         callbacks = [c for c in callbacks if not isinstance(c, Checkpoint)]
-    return build(node, "trainer", callbacks=callbacks, logger=loggers or False)
+    plugins = without_lightning_requeue(node.get("plugins"), callbacks)
+    extra = {} if plugins is None else {"plugins": plugins}
+    return build(node, "trainer", callbacks=callbacks, logger=loggers or False, **extra)
 
 
 def check_batches(trainer: Any, datamodule: Any, splits: Iterable[str]) -> None:
