@@ -49,9 +49,14 @@ class RankProbe(L.Callback):
         self.record["lrs"].append([g["lr"] for g in trainer.optimizers[0].param_groups])
         config = next(c.config for c in trainer.callbacks if isinstance(c, RunConfigInCheckpoint))
         plans = [c.plan for c in trainer.callbacks if isinstance(c, TrainingPlanPrinter)]
+        environment = getattr(trainer.strategy, "cluster_environment", None)
         self.record |= {
             "rank": trainer.global_rank,
             "world_size": trainer.world_size,
+            "local_rank": trainer.local_rank,
+            "node_rank": trainer.node_rank,
+            "cluster_environment": type(environment).__name__,
+            "auto_requeue": getattr(environment, "auto_requeue", None),  # SLURMEnvironment's own handler
             "pid": os.getpid(),
             "config": config,
             "output_dir": config["paths"]["output_dir"],
