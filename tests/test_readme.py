@@ -38,6 +38,8 @@ SKIPPED = {
     "hydra/launcher=slurm": "needs a SLURM cluster",
     'pip install -e ".[slurm]"': "installs the SLURM launcher, only for the SLURM recipe after it",
     "trainer.accelerator=gpu": "needs GPUs (test_gpu_and_cluster_recipes_compose checks its overrides)",
+    "SLURM_PROCID=": "one of two SLURM tasks that run at once: tests/test_cluster.py starts both",
+    "--node-rank=": "one of two torchrun nodes that run at once: tests/test_cluster.py starts both",
 }
 
 SHORT_TRAIN = [
