@@ -152,7 +152,7 @@ def training_state(checkpoint: dict[str, Any]) -> dict[str, Any]:
     state["callbacks"] = {
         k: v
         for k, v in checkpoint["callbacks"].items()
-        if not k.startswith(("ModelCheckpoint", "BestCheckpoint"))
+        if not k.startswith(("ModelCheckpoint", "BestCheckpoint", "LastCheckpoint"))
     }
     state["loops"] = {**checkpoint["loops"], "fit_loop": dict(checkpoint["loops"]["fit_loop"])}
     del state["loops"]["fit_loop"]["epoch_loop.scheduler_progress"]

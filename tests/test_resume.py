@@ -192,6 +192,38 @@ def test_resume_from_a_mid_epoch_checkpoint_is_bitwise_identical(tmp_path):
     )
 
 
+def test_a_run_stopped_inside_an_epoch_by_max_steps_continues_bitwise(straight, tmp_path):
+    """``trainer.max_steps`` (like ``max_time``) can end fit 6 batches into epoch 2 of 10 batches.
+
+    ``last.ckpt`` is then written at that step, with the data position and the partial sums, and
+    the epoch-end hooks Lightning still runs neither step the plateau on 6 batches nor mark the
+    epoch done: continued to 4 epochs, the run equals the straight one (whose plateau cut falls at
+    the end of epoch 2). With Lightning's own ModelCheckpoint as ``last_checkpoint``, the file
+    says "epoch 2 processed" without the position, and the continued run skips the other 4 batches.
+    """
+    _train(tmp_path / "stopped", "trainer.max_epochs=4", "trainer.max_steps=26")
+    last = tmp_path / "stopped" / "checkpoints" / "last.ckpt"
+    saved = _load(last)
+    assert saved["global_step"] == 26 and saved["epoch"] == 2
+    assert saved["lr_schedulers"][0]["num_bad_epochs"] == 1  # not stepped on the partial epoch
+    _train(tmp_path / "continued", "trainer.max_epochs=4", f"ckpt_path={last}")
+    assert_same_run(straight, _load(tmp_path / "continued" / "checkpoints" / "last.ckpt"))
+
+    plain = "callbacks.last_checkpoint._target_=lightning.pytorch.callbacks.ModelCheckpoint"
+    _train(tmp_path / "plain", "trainer.max_epochs=4", "trainer.max_steps=26", plain)
+    _train(
+        tmp_path / "plain_continued",
+        "trainer.max_epochs=4",
+        plain,
+        f"ckpt_path={tmp_path / 'plain' / 'checkpoints' / 'last.ckpt'}",
+    )
+    assert (
+        _load(tmp_path / "plain_continued" / "checkpoints" / "last.ckpt")["global_step"]
+        == 36
+        < straight["global_step"]
+    )
+
+
 @pytest.mark.slow
 def test_resume_from_a_mid_epoch_checkpoint_with_loader_workers_is_bitwise_identical(tmp_path):
     straight, loss_epoch, step = _mid_epoch_case(tmp_path, "data.num_workers=2")

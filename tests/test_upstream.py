@@ -18,13 +18,15 @@ from hydra.types import RunMode
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.strategies.launchers import subprocess_script
 from omegaconf import open_dict
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from litplate.runtime.app import CONFIG_DIR
 from litplate.runtime.callbacks import PreemptionCheckpoint
 from litplate.runtime.upstream.lightning_21406_requeue_in_signal_handler import without_lightning_requeue
 from litplate.runtime.upstream.lightning_21938_resume_order import DeferredDataLoader
 from litplate.runtime.upstream.lightning_ddp_multirun import children_run_this_job_only, job_command
+from litplate.runtime.upstream.lightning_unsized_prefetch_resume import TrainedPositionDataLoader
 
 
 def _multirun_job(tmp_path, monkeypatch) -> None:
@@ -108,6 +110,48 @@ def test_lightning_21938_first_resumed_epoch_replays_epoch_zero_with_workers(tmp
     assert resumed != straight and resumed == epoch0  # the bug, with a plain DataLoader
     straight, resumed, _ = _first_resumed_epoch(DeferredDataLoader, tmp_path / "deferred")
     assert resumed == straight  # the workaround
+
+
+class _Stream(IterableDataset):
+    """0..15 in order, without ``__len__`` (each loader worker yields all of it)."""
+
+    def __iter__(self):
+        return (torch.tensor([float(i)]) for i in range(16))
+
+
+class _SavesAtStep(L.Callback):
+    def __init__(self, step: int, path) -> None:
+        self.step, self.path = step, path
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            trainer.save_checkpoint(self.path)
+
+
+def _resumed_after_step_3(loader_class: type, workers: int, tmp_path) -> tuple[list[int], list[int]]:
+    """The training batches of one epoch straight, and of its rest resumed from a step-3 checkpoint."""
+
+    def fit(module: L.LightningModule, *callbacks: L.Callback, ckpt_path=None) -> list[int]:
+        L.Trainer(
+            max_epochs=1, accelerator="cpu", logger=False, enable_progress_bar=False,
+            enable_model_summary=False, default_root_dir=tmp_path, enable_checkpointing=False,
+            callbacks=list(callbacks),
+        ).fit(module, train_dataloaders=loader_class(_Stream(), batch_size=2, num_workers=workers),
+              ckpt_path=ckpt_path, weights_only=True)  # fmt: skip
+        return module.seen[0]
+
+    straight = fit(_RecordsOrder(), _SavesAtStep(3, tmp_path / "step3.ckpt"))
+    return straight, fit(_RecordsOrder(), ckpt_path=tmp_path / "step3.ckpt")
+
+
+def test_lightning_fetches_ahead_of_a_loader_without_length_and_its_checkpoint_skips_a_batch(tmp_path):
+    straight, resumed = _resumed_after_step_3(StatefulDataLoader, 0, tmp_path / "plain")
+    assert resumed == straight[8:]  # the bug: batch 4 (samples 6, 7) fetched ahead, never trained
+    for workers in (0, 2):
+        straight, resumed = _resumed_after_step_3(
+            TrainedPositionDataLoader, workers, tmp_path / f"w{workers}"
+        )
+        assert resumed == straight[6:]  # the workaround: on from the 4th batch, with or without workers
 
 
 def test_hydra_multirun_turns_a_deletion_into_a_delete_if_null():

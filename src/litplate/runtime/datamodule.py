@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from litplate.runtime import checks
 from litplate.runtime.errors import ArgumentError
-from litplate.runtime.upstream.lightning_21938_resume_order import DeferredDataLoader
+from litplate.runtime.upstream.lightning_unsized_prefetch_resume import TrainedPositionDataLoader
 
 
 def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int) -> dict[str, Tensor]:
@@ -94,7 +94,7 @@ class SplitDataModule(L.LightningDataModule):
         """
         workers = self.num_workers > 0
         persistent = self.persistent_workers if persistent is None else persistent
-        return DeferredDataLoader(  # see there: exact data order after a resume with workers
+        return TrainedPositionDataLoader(  # see there and its base: exact data order after a resume
             dataset,
             batch_size=batch_size,
             sampler=sampler,

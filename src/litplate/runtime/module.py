@@ -31,6 +31,7 @@ from litplate.runtime.checkpointing import load_checkpoint
 from litplate.runtime.components import build
 from litplate.runtime.epoch_means import WeightedMeans
 from litplate.runtime.regularization import WeightPenalty
+from litplate.runtime.stopping import inside_epoch
 from litplate.runtime.training_plan import TrainingPlan
 from litplate.runtime.trusted_targets import check_targets, checkpoint_configs
 
@@ -202,6 +203,8 @@ class TaskModule(L.LightningModule):
         return bool(every) and (self.global_step + 1) % every == 0
 
     def on_train_epoch_end(self) -> None:
+        if inside_epoch(self.trainer):  # fit stopped inside the epoch: its means and plateau step wait
+            return
         means = self.train_means.compute()  # global, sample-weighted: identical on every rank
         self.train_means.reset()
         epoch_metrics = {f"train/{k}": v for k, v in means.items()}

@@ -1,6 +1,7 @@
 from litplate.runtime.callbacks.best_checkpoint import BestCheckpoint
 from litplate.runtime.callbacks.best_score import BestScore
 from litplate.runtime.callbacks.ema import EMA
+from litplate.runtime.callbacks.last_checkpoint import LastCheckpoint
 from litplate.runtime.callbacks.lr_monitor import LearningRateMonitor
 from litplate.runtime.callbacks.nonfinite import NonFiniteLossGuard
 from litplate.runtime.callbacks.preemption import PreemptionCheckpoint
@@ -13,6 +14,7 @@ __all__ = [
     "EMA",
     "BestCheckpoint",
     "BestScore",
+    "LastCheckpoint",
     "LearningRateMonitor",
     "NonFiniteLossGuard",
     "PreemptionCheckpoint",

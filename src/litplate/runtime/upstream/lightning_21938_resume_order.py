@@ -1,8 +1,8 @@
 """Workaround: the first epoch after a resume replays epoch 0's order with loader workers (Lightning #21938).
 
 A DataLoader whose epoch starts at its first batch, so a resumed run gets the resumed epoch's order.
-``tests/test_upstream.py`` checks that a plain DataLoader still shows the bug: when it fails, replace
-``DeferredDataLoader`` with ``StatefulDataLoader`` in ``runtime/datamodule.py`` and delete this module.
+``tests/test_upstream.py`` checks that a plain DataLoader still shows the bug: when it fails, derive
+``upstream/lightning_unsized_prefetch_resume.py``'s loader from ``StatefulDataLoader`` and delete this module.
 """
 
 from collections.abc import Callable, Iterator
