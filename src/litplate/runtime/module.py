@@ -64,6 +64,7 @@ class TaskModule(L.LightningModule):
         regularization: Mapping[str, Any] | None = None,
         monitor: str = "train/loss_epoch",
         compile: bool = False,
+        channels_last: bool = False,
         *,
         input_shape: Sequence[int],
         num_outputs: int,
@@ -71,6 +72,12 @@ class TaskModule(L.LightningModule):
         super().__init__()
         checks.flag("compile", compile)
         checks.sizes("input_shape", list(input_shape))
+        if checks.flag("channels_last", channels_last) and len(input_shape) != 3:
+            raise checks.ArgumentError.of(
+                "channels_last",
+                channels_last,
+                f"false: the data's samples {tuple(input_shape)} are not images (C, H, W)",
+            )
         if not (isinstance(num_outputs, int) and num_outputs >= self.min_outputs):
             raise checks.ArgumentError.of("num_outputs", num_outputs, self.outputs_needed)
         self.save_hyperparameters(logger=False)
@@ -81,6 +88,11 @@ class TaskModule(L.LightningModule):
         self.num_outputs = num_outputs
         self.monitor = monitor
         self.net: nn.Module = build(net, "net", input_shape=self.input_shape, num_outputs=num_outputs)
+        # Convolutions on NHWC tensors: tensor cores take them without the layout transposes that
+        # NCHW costs around every cuDNN convolution under bf16/fp16. Kernels and inputs both.
+        self.channels_last = channels_last
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
         if compile:
             # The net's forward, not the module: state_dict keys stay free of "_orig_mod.". Not
             # ``self.net.compile()``: with torch 2.13 that captures no graph and runs eagerly.
@@ -149,6 +161,8 @@ class TaskModule(L.LightningModule):
         return directions
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)
 
     # ---- training --------------------------------------------------------------------------------

@@ -215,8 +215,9 @@ class EMA(L.Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if self._eval_tensors:
-            pl_module.evaluation_step(batch, "val_ema", weights=self._eval_tensors)
+        if self._eval_tensors:  # under the precision's autocast, as the live weights' validation step
+            with trainer.precision_plugin.val_step_context():
+                pl_module.evaluation_step(batch, "val_ema", weights=self._eval_tensors)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._eval_tensors:
