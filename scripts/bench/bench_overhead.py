@@ -1,7 +1,7 @@
 """What the template costs per training step, against plain Lightning and a bare PyTorch loop, in one run.
 
     python scripts/bench/bench_overhead.py [--epochs 4] [--repeats 3] [--profile]
-        [--accelerator cpu|gpu] [--precision 32-true|bf16-mixed] [--compile]
+        [--accelerator cpu|gpu] [--precision 32-true|bf16-mixed] [--compile] [--clock wall|cpu]
 
 Three loops do the same math on the same batches from the same initial weights, with the same
 dropout masks: cross-entropy + L1 + L2, the configured optimizer, an EMA of the weights after every
@@ -14,17 +14,21 @@ step, and ReduceLROnPlateau stepped on the epoch-mean objective.
   validation, epoch means, logging every ``log_every_n_steps`` to TensorBoard, the rich progress
   bar, checkpoints, every default callback.
 
-Timed: the training steps of every epoch after the first (warm-up), that is from the start of an
-epoch to its last step's last hook, minus validation, which only the template runs. Per-epoch work
-(validation, checkpoint files, epoch means) is printed separately. Best of ``--repeats`` runs each,
-alternating, so that drifting load on a shared machine hits all three alike. Per-step losses of the
-three must agree to 5 decimals. ``--profile`` adds a per-hook breakdown of the template's steps
-against plain Lightning's (Lightning's SimpleProfiler, one extra run each).
+Timed: each training step of every epoch after the first (warm-up), from the end of the one before
+(or the epoch's start) to its own end, hooks included; the epoch's last step runs to its last hook,
+minus validation, which only the template runs. ``--repeats`` runs of each loop, alternating, so
+that drifting load on a shared machine hits all three alike; each step counts with its fastest of
+the runs (a step another job slowed down in one run counts as it ran in another; on a GPU, where
+the host runs ahead of the device, the fastest whole run counts instead), and the fastest whole run
+is printed too. ``--clock cpu`` counts this process's CPU time instead of wall time: on a
+shared machine, not the time other jobs take the cores away. Per-step losses of the three must agree
+to 5 decimals. ``--profile`` adds a per-hook breakdown of the template's steps against plain
+Lightning's (Lightning's SimpleProfiler, one extra run each).
 """
 
 import argparse
-import math
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -49,6 +53,9 @@ from litplate.runtime.quiet import silence_noise
 from litplate.runtime.regularization import WeightPenalty
 
 DROPOUT_SEED = 1234
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+now = CLOCKS["wall"]  # --clock: process CPU time counts every thread of this process (the progress
+# bar's, the logger's) but not the time other jobs of a shared machine take the cores away
 MODELS = {
     "digits MLP (default)": [],
     "digits CNN": ["+experiment=digits_cnn"],
@@ -66,35 +73,45 @@ def compose_cfg(overrides: list[str], output_dir: str) -> DictConfig:
 
 
 class Clock(L.Callback):
-    """Seconds of training steps in the epochs after the first (validation excluded), and each
-    step's loss (kept as tensors: no sync). Listed first, so its epoch-end hook runs before any
-    other callback's epoch-end work."""
+    """Seconds of each training step in the epochs after the first, validation excluded, and each
+    step's loss (kept as tensors: no sync). A step's interval runs from the previous one's end (or
+    the epoch's start) to its own ``on_train_batch_end``; the hooks after this one's, and after the
+    epoch's last step, count in the next interval and the last, so the intervals tile the epoch.
+    Listed first, so its epoch-end hook runs before any other callback's epoch-end work."""
 
     def __init__(self) -> None:
         self.losses: list[torch.Tensor] = []
-        self.steps_seconds = 0.0
-        self.epoch_seconds = 0.0
-        self._start = self._val = 0.0
+        self.step_seconds: list[float] = []
+        self._last = self._val = self._val_start = 0.0
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         torch.manual_seed(DROPOUT_SEED)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._start, self._val = time.perf_counter(), 0.0
+        self._last, self._val = now(), 0.0
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._val_start = time.perf_counter()
+        self._val_start = now()
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._val += time.perf_counter() - self._val_start
+        self._val += now() - self._val_start
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.losses.append(outputs["loss"] if isinstance(outputs, dict) else outputs)
+        if trainer.current_epoch > 0:
+            self._lap(new_step=True)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.current_epoch > 0:
-            self.steps_seconds += time.perf_counter() - self._start - self._val
-            self._epoch_end_start = time.perf_counter()
+            self._lap(new_step=False)
+
+    def _lap(self, new_step: bool) -> None:
+        t = now()
+        seconds, self._last, self._val = t - self._last - self._val, t, 0.0
+        if new_step:
+            self.step_seconds.append(seconds)
+        else:
+            self.step_seconds[-1] += seconds
 
 
 class PlainModule(L.LightningModule):
@@ -153,7 +170,7 @@ def _parts(cfg: DictConfig):
     return datamodule, net, WeightPenalty(**cfg.model.regularization), decay
 
 
-def bare_loop(cfg: DictConfig) -> tuple[torch.Tensor, float]:
+def bare_loop(cfg: DictConfig) -> tuple[torch.Tensor, list[float]]:
     """What one would write by hand: index the tensors, step, average, no framework. On a GPU each
     batch is copied over as Lightning copies the template's; bf16 is autocast around the forward."""
     datamodule, net, penalty, decay = _parts(cfg)
@@ -171,11 +188,11 @@ def bare_loop(cfg: DictConfig) -> tuple[torch.Tensor, float]:
         datamodule.train_set, num_replicas=1, rank=0, shuffle=True, seed=cfg.data.seed
     )
     batch = cfg.data.batch_size
-    losses, updates, seconds = [], 0, 0.0
+    losses, updates, step_seconds = [], 0, []
     torch.manual_seed(DROPOUT_SEED)
     net.train()
     for epoch in range(cfg.trainer.max_epochs):
-        start = time.perf_counter()
+        last = now()
         sampler.set_epoch(epoch)
         order = torch.tensor(list(sampler))
         total = torch.zeros((), device=device)
@@ -194,14 +211,16 @@ def bare_loop(cfg: DictConfig) -> tuple[torch.Tensor, float]:
             loss = loss.detach()
             losses.append(loss)
             total += loss * len(index)
-        if epoch > 0:
-            seconds += time.perf_counter() - start
+            if epoch > 0:
+                t = now()
+                step_seconds.append(t - last)
+                last = t
         if scheduler is not None:
             scheduler.step(float(total / len(order)))
-    return torch.stack(losses), seconds
+    return torch.stack(losses), step_seconds
 
 
-def plain_lightning(cfg: DictConfig, profiler: Any = None) -> tuple[torch.Tensor, float]:
+def plain_lightning(cfg: DictConfig, profiler: Any = None) -> tuple[torch.Tensor, list[float]]:
     datamodule, net, penalty, decay = _parts(cfg)
     if cfg.model.compile:
         net.forward = torch.compile(net.forward)
@@ -220,10 +239,10 @@ def plain_lightning(cfg: DictConfig, profiler: Any = None) -> tuple[torch.Tensor
         num_sanity_val_steps=0, limit_val_batches=0, profiler=profiler, default_root_dir=cfg.paths.output_dir,
     )  # fmt: skip
     trainer.fit(module, train_dataloaders=datamodule.train_dataloader())
-    return torch.stack(clock.losses), clock.steps_seconds
+    return torch.stack(clock.losses), clock.step_seconds
 
 
-def template(cfg: DictConfig, profiler: Any = None) -> tuple[torch.Tensor, float]:
+def template(cfg: DictConfig, profiler: Any = None) -> tuple[torch.Tensor, list[float]]:
     """train.py's objects, built the way train() builds them, plus the clock (first) and a profiler."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
@@ -237,13 +256,13 @@ def template(cfg: DictConfig, profiler: Any = None) -> tuple[torch.Tensor, float
     if profiler is not None:
         trainer.profiler = profiler
     trainer.fit(model, datamodule=datamodule)
-    return torch.stack(clock.losses), clock.steps_seconds
+    return torch.stack(clock.losses), clock.step_seconds
 
 
 def peak_memory(run: Callable) -> Callable:
     """``run``, also returning the peak GPU memory it allocated (0 on the CPU)."""
 
-    def measured(cfg: DictConfig, **kwargs: Any) -> tuple[torch.Tensor, float, int]:
+    def measured(cfg: DictConfig, **kwargs: Any) -> tuple[torch.Tensor, list[float], int]:
         cuda = torch.cuda.is_available()
         if cuda:
             torch.cuda.reset_peak_memory_stats()
@@ -258,7 +277,8 @@ LOOPS = {"bare": bare_loop, "plain Lightning": plain_lightning, "template": temp
 
 def per_hook(profiler: SimpleProfiler, steps: int) -> dict[str, float]:
     """Microseconds per training step spent in each profiled action called at least once a step
-    (module hooks under one name, whatever the module's class)."""
+    (module hooks under one name, whatever the module's class): the median call times the calls
+    per step, so that a call another job interrupted does not count."""
     costs: dict[str, float] = {}
     for action, durations in profiler.recorded_durations.items():
         if len(durations) >= steps and "validation" not in action and "val_" not in action:
@@ -268,18 +288,26 @@ def per_hook(profiler: SimpleProfiler, steps: int) -> dict[str, float]:
                 r"[Callback]ModelCheckpoint(\1)",
                 name,
             )
-            costs[name] = costs.get(name, 0.0) + sum(durations) / steps * 1e6
+            costs[name] = costs.get(name, 0.0) + statistics.median(durations) * len(durations) / steps * 1e6
     return costs
 
 
 def measure(name: str, overrides: list[str], epochs: int, repeats: int, profile: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as out:
         cfg = compose_cfg([f"trainer.max_epochs={epochs}", *overrides], out)
-        best, losses, memory = dict.fromkeys(LOOPS, math.inf), {}, {}
+        runs: dict[str, list[list[float]]] = {loop: [] for loop in LOOPS}
+        losses, memory = {}, {}
         for _ in range(repeats):
             for loop, run in LOOPS.items():
                 losses[loop], seconds, memory[loop] = peak_memory(run)(cfg)
-                best[loop] = min(best[loop], seconds)
+                runs[loop].append(seconds)
+        # Each step's fastest of the repeats, summed: a step that another job slowed down in one
+        # run counts as it ran in another. The fastest whole run is printed next to it. On a GPU
+        # the host runs ahead of the device, so a step's host time is not its cost: whole runs only.
+        best_run = {loop: min(map(sum, r)) for loop, r in runs.items()}
+        best = {loop: sum(map(min, zip(*r, strict=True))) for loop, r in runs.items()}
+        if cfg.trainer.accelerator != "cpu":
+            best = best_run
         steps = len(losses["bare"]) // epochs * (epochs - 1)
         n = len(losses["bare"])
         diffs = {k: (v - losses["bare"]).abs().max().item() for k, v in losses.items() if len(v) == n}
@@ -296,6 +324,10 @@ def measure(name: str, overrides: list[str], epochs: int, repeats: int, profile:
             f"  losses of the three agree within {tolerance:g}: {same} (max diff {max(diffs.values()):.1e})"
         )
         print("  us/step  " + "   ".join(f"{loop} {best[loop] / steps * 1e6:8.0f}" for loop in LOOPS))
+        print(
+            "  us/step, fastest whole run  "
+            + "   ".join(f"{loop} {best_run[loop] / steps * 1e6:8.0f}" for loop in LOOPS)
+        )
         print(
             "  samples/s "
             + "   ".join(f"{loop} {steps * cfg.data.batch_size / best[loop]:9,.0f}" for loop in LOOPS)
@@ -314,7 +346,7 @@ def measure(name: str, overrides: list[str], epochs: int, repeats: int, profile:
                 profiler = SimpleProfiler(dirpath=out, filename=f"profile_{loop.split()[0]}")
                 LOOPS[loop](cfg, profiler=profiler)
                 hooks[loop] = per_hook(profiler, n)
-            print("  per-step hooks, us/step under SimpleProfiler: template, plain Lightning, hook")
+            print("  per-step hooks, us/step (SimpleProfiler, median call): template, plain Lightning, hook")
             for action, cost in sorted(hooks["template"].items(), key=lambda kv: -kv[1])[:18]:
                 print(f"    {cost:8.1f}  {hooks['plain Lightning'].get(action, 0.0):8.1f}   {action}")
         if not same:
@@ -329,6 +361,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--throughput-samples", type=int, default=20000, help="synthetic data set size")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument(
+        "--clock", default="wall", choices=list(CLOCKS), help="wall time, or this process's CPU time"
+    )
     parser.add_argument("--profile", action="store_true", help="per-hook breakdown (one more run each)")
     parser.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu"])
     parser.add_argument("--precision", default="32-true", choices=["32-true", "bf16-mixed"])
@@ -337,6 +372,8 @@ def main() -> None:
         "overrides", nargs="*", help="config overrides for all three, e.g. trainer.log_every_n_steps=50"
     )
     args = parser.parse_args()
+    global now
+    now = CLOCKS[args.clock]
     silence_noise()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -345,7 +382,7 @@ def main() -> None:
         if args.accelerator == "gpu"
         else f"CPU, {torch.get_num_threads()} threads"
     )
-    print(f"torch {torch.__version__}, lightning {L.__version__}, {device}")
+    print(f"torch {torch.__version__}, lightning {L.__version__}, {device}, {args.clock} clock")
     setting = [f"trainer.accelerator={args.accelerator}", f"trainer.precision={args.precision}"]
     setting += ["model.compile=true"] if args.compile else []
     for name in args.models:

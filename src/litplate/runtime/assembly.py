@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Checkpoint, ProgressBar
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint, ProgressBar
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
@@ -119,13 +119,38 @@ def check_trainer_args(node: DictConfig) -> None:
         raise error.under("trainer") from None
 
 
+def never_saves(callback: Any) -> bool:
+    """A ModelCheckpoint with every trigger off (no step, epoch or time interval, no ``save_last``, no
+    save on exception), like ``step_checkpoint`` by default: it would write nothing all run.
+
+    Lightning still calls each of its hooks on every training step, and its per-step check costs
+    more than the call, so ``build_trainer`` leaves it out (unless it is the only checkpoint
+    callback: without one Lightning would add its own, which saves). Its triggers are read from Lightning's
+    attributes; one that is missing counts as on, so the callback stays.
+    """
+    if not isinstance(callback, ModelCheckpoint):
+        return False
+    triggers = (
+        getattr(callback, "_every_n_train_steps", 1),
+        getattr(callback, "_every_n_epochs", 1),
+        getattr(callback, "_train_time_interval", 1) is not None,
+        callback.save_last,
+        getattr(callback, "save_on_exception", True),
+    )
+    return not any(triggers)
+
+
 def build_trainer(node: DictConfig, callbacks: list[Any], loggers: list[Any]) -> Any:
     """The Trainer. The callbacks a switch turns off step aside: progress bars with
-    ``enable_progress_bar=false``, checkpoint callbacks (with one line) with ``enable_checkpointing=false``.
-    Under SLURM, when a callback handles the requeue signal (``PreemptionCheckpoint``), Lightning's
-    own handler for it is off (``upstream/lightning_21406_requeue_in_signal_handler.py``).
+    ``enable_progress_bar=false``, checkpoint callbacks (with one line) with ``enable_checkpointing=false``,
+    checkpoint callbacks whose every trigger is off (``never_saves``). Under SLURM, when a callback
+    handles the requeue signal (``PreemptionCheckpoint``), Lightning's own handler for it is off
+    (``upstream/lightning_21406_requeue_in_signal_handler.py``).
     """
     check_trainer_args(node)
+    saving = [c for c in callbacks if not never_saves(c)]
+    if any(isinstance(c, Checkpoint) for c in saving):  # with none left Lightning adds one that saves
+        callbacks = saving
     if node.get("enable_progress_bar") is False:
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     if node.get("enable_checkpointing") is False and any(isinstance(c, Checkpoint) for c in callbacks):

@@ -78,7 +78,8 @@ class PreemptionCheckpoint(L.Callback):
         self._requeue_asked = True  # runs between any two bytecodes: nothing else here
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        self._step_before_batch = trainer.global_step
+        if self._handles_requeue:  # only the requeue agreement at the batch's end reads it
+            self._step_before_batch = trainer.global_step
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
