@@ -2,10 +2,14 @@
 
     python scripts/bench/bench_overhead.py [--epochs 4] [--repeats 3] [--profile]
         [--accelerator cpu|gpu] [--precision 32-true|bf16-mixed] [--compile] [--clock wall|cpu]
+        [--same-optimizer]
 
 Three loops do the same math on the same batches from the same initial weights, with the same
 dropout masks: cross-entropy + L1 + L2, the configured optimizer, an EMA of the weights after every
-step, and ReduceLROnPlateau stepped on the epoch-mean objective.
+step, and ReduceLROnPlateau stepped on the epoch-mean objective. The references build the optimizer
+as a plain user writes it (``torch.optim.AdamW(params, lr=..., weight_decay=...)``: torch's default
+implementation), the template from its config (``fused=True``): the same update, computed by other
+kernels. ``--same-optimizer`` gives the references the template's config, leaving framework cost alone.
 
 - bare: a hand-written PyTorch loop over the datamodule's tensors.
 - plain Lightning: the smallest LightningModule doing that math, on the same DataLoader, and a
@@ -42,7 +46,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from lightning.pytorch.profilers import SimpleProfiler
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.data import DistributedSampler
 
 from litplate.runtime.app import CONFIG_DIR, plain_config
@@ -155,6 +159,20 @@ class PlainModule(L.LightningModule):
         return optimizer
 
 
+# How the references build the optimizer: "plain" is the call a plain PyTorch or Lightning user
+# writes, the template's class and hyperparameters without the implementation flags the template
+# sets (torch then picks its default implementation); "same" is the template's config as it is.
+REFERENCE_OPTIMIZER = "plain"
+IMPLEMENTATION_FLAGS = ("fused", "foreach", "capturable")
+
+
+def reference_optimizer(cfg: DictConfig, params: Any) -> torch.optim.Optimizer:
+    spec = OmegaConf.to_container(cfg.model.optimizer, resolve=True)
+    if REFERENCE_OPTIMIZER == "plain":
+        spec = {k: v for k, v in spec.items() if k not in IMPLEMENTATION_FLAGS}
+    return instantiate(spec, params=params)
+
+
 def _parts(cfg: DictConfig):
     """Data, a fresh net (the same initial weights as the template's), and the math's settings."""
     L.seed_everything(cfg.seed, verbose=False)
@@ -180,7 +198,7 @@ def bare_loop(cfg: DictConfig) -> tuple[torch.Tensor, list[float]]:
         net.forward = torch.compile(net.forward)
     bf16 = cfg.trainer.precision == "bf16-mixed"
     features, labels = datamodule.train_set.features, datamodule.train_set.targets
-    optimizer = instantiate(cfg.model.optimizer, params=net.parameters())
+    optimizer = reference_optimizer(cfg, net.parameters())
     scheduler = instantiate(cfg.model.scheduler, optimizer=optimizer) if cfg.model.scheduler else None
     weights, params = WeightPenalty.weights(net), [p for p in net.parameters() if p.requires_grad]
     ema = [p.detach().clone() for p in params]
@@ -226,7 +244,7 @@ def plain_lightning(cfg: DictConfig, profiler: Any = None) -> tuple[torch.Tensor
         net.forward = torch.compile(net.forward)
     module = PlainModule(
         net,
-        lambda params: instantiate(cfg.model.optimizer, params=params),
+        lambda params: reference_optimizer(cfg, params),
         (lambda opt: instantiate(cfg.model.scheduler, optimizer=opt)) if cfg.model.scheduler else None,
         penalty,
         decay,
@@ -365,6 +383,12 @@ def main() -> None:
         "--clock", default="wall", choices=list(CLOCKS), help="wall time, or this process's CPU time"
     )
     parser.add_argument("--profile", action="store_true", help="per-hook breakdown (one more run each)")
+    parser.add_argument(
+        "--same-optimizer",
+        action="store_true",
+        help="the references use the template's optimizer config as it is (fused AdamW by default), "
+        "not the plain constructor call: framework overhead alone",
+    )
     parser.add_argument("--accelerator", default="cpu", choices=["cpu", "gpu"])
     parser.add_argument("--precision", default="32-true", choices=["32-true", "bf16-mixed"])
     parser.add_argument("--compile", action="store_true", help="torch.compile the net in all three loops")
@@ -372,8 +396,9 @@ def main() -> None:
         "overrides", nargs="*", help="config overrides for all three, e.g. trainer.log_every_n_steps=50"
     )
     args = parser.parse_args()
-    global now
+    global now, REFERENCE_OPTIMIZER
     now = CLOCKS[args.clock]
+    REFERENCE_OPTIMIZER = "same" if args.same_optimizer else "plain"
     silence_noise()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -383,6 +408,7 @@ def main() -> None:
         else f"CPU, {torch.get_num_threads()} threads"
     )
     print(f"torch {torch.__version__}, lightning {L.__version__}, {device}, {args.clock} clock")
+    print(f"references' optimizer: {REFERENCE_OPTIMIZER} (--same-optimizer: the template's config as it is)")
     setting = [f"trainer.accelerator={args.accelerator}", f"trainer.precision={args.precision}"]
     setting += ["model.compile=true"] if args.compile else []
     for name in args.models:
