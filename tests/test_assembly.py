@@ -1,7 +1,11 @@
 """build_trainer(): which of the configured callbacks the Trainer gets."""
 
+import lightning as L
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.demos.boring_classes import BoringModel
 
+from litplate.runtime import callbacks
 from litplate.runtime.assembly import build_trainer
 from litplate.runtime.components import build_group
 
@@ -23,3 +27,18 @@ def test_the_only_checkpoint_callback_stays_even_when_it_never_saves(cfg_factory
     # Without any, Lightning would add a ModelCheckpoint of its own, which does save.
     cfg = cfg_factory("~callbacks.model_checkpoint", "~callbacks.last_checkpoint")
     assert checkpoint_files(cfg) == ["step"]
+
+
+def test_the_template_checkpoints_keep_lightnings_state_keys_and_save_every_n_steps(tmp_path):
+    """``runtime.callbacks.ModelCheckpoint`` builds its state key once and skips the batch-end check
+    when nothing can save there: the key is still Lightning's, and a step trigger still saves."""
+    settings = {"dirpath": tmp_path, "monitor": "val/acc", "mode": "max", "every_n_train_steps": 3}
+    assert callbacks.ModelCheckpoint(**settings).state_key == ModelCheckpoint(**settings).state_key
+    step = callbacks.ModelCheckpoint(dirpath=tmp_path, filename="step", every_n_train_steps=3, save_top_k=1)
+    never = callbacks.ModelCheckpoint(dirpath=tmp_path / "never", every_n_epochs=0, save_top_k=1)
+    L.Trainer(
+        max_steps=7, limit_val_batches=0, logger=False, enable_progress_bar=False,
+        enable_model_summary=False, callbacks=[step, never], default_root_dir=tmp_path,
+    ).fit(BoringModel())  # fmt: skip
+    assert torch.load(tmp_path / "step.ckpt", weights_only=True)["global_step"] == 6
+    assert not (tmp_path / "never").exists()

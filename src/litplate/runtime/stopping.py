@@ -15,5 +15,11 @@ def inside_epoch(trainer: L.Trainer) -> bool:
 
 
 def stops_inside_epoch(trainer: L.Trainer) -> bool:
-    """At a batch's end: fit ends after this batch (its loop is done), and the epoch is not over."""
+    """At a batch's end: fit ends after this batch (its loop is done), and the epoch is not over.
+
+    Called every step: two attribute reads decide for all steps but the last few.
+    """
+    limit = trainer.max_steps
+    if not (trainer.should_stop or (limit != -1 and trainer.global_step >= limit)):
+        return False
     return trainer.fit_loop.epoch_loop.done and inside_epoch(trainer)

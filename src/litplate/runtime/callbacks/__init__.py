@@ -3,6 +3,7 @@ from litplate.runtime.callbacks.best_score import BestScore
 from litplate.runtime.callbacks.ema import EMA
 from litplate.runtime.callbacks.last_checkpoint import LastCheckpoint
 from litplate.runtime.callbacks.lr_monitor import LearningRateMonitor
+from litplate.runtime.callbacks.model_checkpoint import ModelCheckpoint
 from litplate.runtime.callbacks.nonfinite import NonFiniteLossGuard
 from litplate.runtime.callbacks.preemption import PreemptionCheckpoint
 from litplate.runtime.callbacks.progress_bar import RichProgressBar, TQDMProgressBar
@@ -15,6 +16,7 @@ __all__ = [
     "BestCheckpoint",
     "BestScore",
     "LastCheckpoint",
+    "ModelCheckpoint",
     "LearningRateMonitor",
     "NonFiniteLossGuard",
     "PreemptionCheckpoint",

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
+
+from litplate.runtime.callbacks.model_checkpoint import ModelCheckpoint
 
 
 class BestCheckpoint(ModelCheckpoint):

@@ -3,8 +3,8 @@
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
 
+from litplate.runtime.callbacks.model_checkpoint import ModelCheckpoint
 from litplate.runtime.stopping import stops_inside_epoch
 
 
