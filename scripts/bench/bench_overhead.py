@@ -329,10 +329,18 @@ def measure(name: str, overrides: list[str], epochs: int, repeats: int, profile:
         steps = len(losses["bare"]) // epochs * (epochs - 1)
         n = len(losses["bare"])
         diffs = {k: (v - losses["bare"]).abs().max().item() for k, v in losses.items() if len(v) == n}
-        exact = (
-            cfg.trainer.accelerator == "cpu" and cfg.trainer.precision == "32-true" and not cfg.model.compile
+        same_kernels = REFERENCE_OPTIMIZER == "same" or not (
+            set(cfg.model.optimizer) & set(IMPLEMENTATION_FLAGS)
         )
-        tolerance = 1e-5 if exact else 5e-2  # GPU kernels, bf16 and compiled graphs round differently
+        exact = (
+            cfg.trainer.accelerator == "cpu"
+            and cfg.trainer.precision == "32-true"
+            and not cfg.model.compile
+            and same_kernels
+        )
+        # GPU kernels, bf16, compiled graphs and another optimizer implementation round differently,
+        # and over a hundred steps of a wide net the differences grow
+        tolerance = 1e-5 if exact else 5e-2
         same = len(diffs) == 3 and max(diffs.values()) < tolerance
         setting = f"{cfg.trainer.accelerator}, {cfg.trainer.precision}" + (
             ", compiled" if cfg.model.compile else ""
