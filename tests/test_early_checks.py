@@ -16,8 +16,9 @@ import pytest
 import yaml
 from conftest import FAST, ROOT, make_cfg, run_script
 
-from litplate.runtime import arguments
+from litplate.runtime import arguments, trainer_args
 from litplate.runtime.app import CONFIG_DIR
+from litplate.runtime.assembly import build_trainer
 from litplate.runtime.components import build
 from litplate.runtime.errors import ConfigError
 from litplate.train import train
@@ -32,6 +33,11 @@ EARLY = {
     "optimizer": ("model.optimizer.lr=0", "model.optimizer.lr=0 is not allowed: use a number > 0"),
     "data": ("data.batch_size=0", "data.batch_size=0 is not allowed: use an integer >= 1"),
     "callback": ("callbacks.ema.decay=1", "callbacks.ema.decay=1 is not allowed: use a number in (0, 1)"),
+    # Lightning's class, with the checks Lightning does not make (runtime/trainer_args.py)
+    "trainer": (
+        "trainer.accumulate_grad_batches=0",
+        "trainer.accumulate_grad_batches=0 is not allowed: use an integer >= 1",
+    ),
 }
 
 
@@ -93,6 +99,24 @@ def test_the_early_check_is_the_components_own(tmp_path, image_folder, overrides
         build(cfg[key] if "." not in key else cfg.callbacks[key.split(".")[1]], key, **extra)
     assert str(early.value) == str(built.value)
     assert str(early.value).startswith(key)
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "trainer.check_val_every_n_epoch=0",
+        "trainer.gradient_clip_val=-0.5",
+        "trainer.accumulate_grad_batches=2.5",
+    ],
+)
+def test_the_early_trainer_check_is_the_one_made_when_it_is_built(tmp_path, override):
+    cfg = make_cfg(tmp_path, [*FAST, override])
+    with pytest.raises(ConfigError) as early:
+        arguments.check_node(cfg.trainer, trainer_args.Trainer, "trainer")
+    with pytest.raises(ConfigError) as built:
+        build_trainer(cfg.trainer, [], [])
+    assert str(early.value) == str(built.value)
+    assert str(early.value).startswith(f"{override} is not allowed")
 
 
 def test_a_component_without_declared_arguments_is_checked_when_built(tmp_path):

@@ -6,7 +6,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from litplate.runtime import app, arguments
+from litplate.runtime import app, arguments, trainer_args
 from litplate.runtime.trusted_targets import user_configs
 
 # train.yaml's own keys; every component checks its own arguments when it is built.
@@ -34,6 +34,7 @@ def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, float]:
     """
     app.check_keys(cfg, KEYS)
     arguments.check_config(cfg)
+    arguments.check_node(cfg.trainer, trainer_args.Trainer, "trainer")
     with user_configs():
         return fit_and_test(cfg, callbacks)
 

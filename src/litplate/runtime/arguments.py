@@ -127,12 +127,17 @@ def _check_node(node: Any, path: str) -> None:
         return
     arguments = arguments_of(node.get("_target_"))
     if arguments is not None:
-        try:
-            arguments.checked(_given(node))
-        except ConfigError as error:
-            raise error.under(path) from None
+        check_node(node, arguments, path)
     for key, child in node.items_ex(resolve=False):
         _check_node(child, f"{path}.{key}")
+
+
+def check_node(node: DictConfig, arguments: Arguments, path: str) -> None:
+    """The arguments ``node`` gives, checked by ``arguments``; an error names ``path`` (``trainer``)."""
+    try:
+        arguments.checked(_given(node))
+    except ConfigError as error:
+        raise error.under(path) from None
 
 
 def _given(node: DictConfig) -> dict[str, Any]:
