@@ -101,9 +101,11 @@ def repo(tmp_path_factory):
 def test_the_readme_has_the_two_commands_and_files_to_create():
     assert commands()[:2] == ["make train", "make test"]
     assert set(files()) == {
+        "src/litplate/models/nets/residual_mlp_args.py",
         "src/litplate/models/nets/residual_mlp.py",
         "conf/model/net/residual_mlp.yaml",
         "src/litplate/data/wine.py",
+        "src/litplate/data/wine_args.py",
         "conf/data/wine.yaml",
         "src/litplate/callbacks/weight_norm.py",
         "conf/callbacks/weight_norm.yaml",

@@ -48,7 +48,10 @@ def test_renamed_copy_has_no_old_name_and_still_trains_and_tests(tmp_path):
     assert (repo / "src" / NEW / "train.py").is_file()
     assert not (repo / "src" / OLD).exists()
     assert re.search(rf'^name = "{NEW}"$', (repo / "pyproject.toml").read_text(), re.MULTILINE)
-    assert f"_target_: {NEW}.models.Classifier" in (repo / "conf" / "model" / "classifier.yaml").read_text()
+    assert (
+        f"_target_: {NEW}.models.classifier.Classifier"
+        in (repo / "conf" / "model" / "classifier.yaml").read_text()
+    )
     assert (repo / "src" / NEW / "conf" / "train.yaml").is_file()  # the link to conf/ moved with the package
     leftovers = []
     for path in repo.rglob("*"):
@@ -76,7 +79,7 @@ def test_renamed_copy_has_no_old_name_and_still_trains_and_tests(tmp_path):
     done = run(*train, cwd=repo, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert checkpoint["config"]["model"]["_target_"] == f"{NEW}.models.Classifier"
+    assert checkpoint["config"]["model"]["_target_"] == f"{NEW}.models.classifier.Classifier"
 
     quick = ["tests/test_predict.py", "tests/test_sweep.py", "tests/test_rename.py"]
     quick += ["-m", "not slow", "-p", "no:cacheprovider"]

@@ -54,7 +54,7 @@ def test_config_saved(run):
     assert "model" in (run_dir / "config_tree.log").read_text()
     saved = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
     assert saved["trainer"]["max_epochs"] == EPOCHS
-    assert saved["data"]["_target_"] == "litplate.data.DigitsDataModule"
+    assert saved["data"]["_target_"] == "litplate.data.digits.DigitsDataModule"
 
 
 def test_checkpoints_and_test_metrics(run):

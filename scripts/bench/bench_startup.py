@@ -1,10 +1,20 @@
-"""Seconds from ``python train.py`` to the end of the first optimizer step, and where they go.
+"""Seconds from the command to the first optimizer step, and to an error, next to ``import lightning``.
 
-    python scripts/bench/bench_startup.py [--repeats 3] [overrides ...]
+    python scripts/bench/bench_startup.py [--repeats 5] [overrides ...]
 
-Runs the real entry point as a subprocess (default config, one training step, no testing) with a
-callback that reports the moment the first step ends; the parent's clock starts before it spawns
-the interpreter. Also times ``import litplate.train`` alone, the part a user pays even for ``--help``.
+Every time is a fresh interpreter's, from just before the parent spawns it, best of ``--repeats``:
+
+- the floor: ``python -c "import lightning"`` until the import is done, the least a Lightning
+  run can cost; and until that interpreter has exited (tearing down torch takes a while);
+- ``python train.py`` (default config, one training step, no testing) to the end of its first
+  optimizer step, reported by a callback added from the command line;
+- ``python train.py`` with a mistake, to its exit (when the user has the prompt back): a value a
+  component refuses (one per kind of component: net, model, data, callback), a Trainer value of
+  ours and one Lightning refuses, a mistyped key (Hydra composition) and a bad value of
+  train.yaml's own keys.
+
+The runs alternate (one of each per round), so a machine that gets busier or quieter mid-run moves
+them all alike.
 """
 
 import argparse
@@ -19,6 +29,19 @@ import lightning as L
 
 ROOT = Path(__file__).resolve().parents[2]
 MARK = "first-step-done-at="
+FLOOR = "python -c 'import lightning', import done (the floor)"
+
+# label -> overrides that make train.py exit with one error line.
+MISTAKES = {
+    "net value (model.net.dropout=1.5)": ["model.net.dropout=1.5"],
+    "model value (model.regularization.l2=-1)": ["model.regularization.l2=-1"],
+    "data value (data.batch_size=0)": ["data.batch_size=0"],
+    "callback value (callbacks.ema.decay=1)": ["callbacks.ema.decay=1"],
+    "Trainer value of ours (trainer.accumulate_grad_batches=0)": ["trainer.accumulate_grad_batches=0"],
+    "Lightning's value (trainer.devices=0)": ["trainer.devices=0"],
+    "mistyped key (trainer.max_epcohs=3)": ["trainer.max_epcohs=3"],
+    "entry key value (seed=abc)": ["seed=abc"],
+}
 
 
 class FirstStep(L.Callback):
@@ -35,7 +58,8 @@ def first_step_seconds(overrides: list[str], out: str) -> float:
         "trainer.accelerator=cpu", f"paths.log_dir={out}",
         "+callbacks.first_step._target_=bench_startup.FirstStep", *overrides,
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    path = [str(Path(__file__).parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     start = time.time()
     result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=out)
     marks = [line for line in result.stdout.splitlines() if line.startswith(MARK)]
@@ -44,34 +68,55 @@ def first_step_seconds(overrides: list[str], out: str) -> float:
     return float(marks[0][len(MARK) :]) - start
 
 
+def error_seconds(overrides: list[str], out: str) -> float:
+    """Seconds until ``train.py OVERRIDES`` has exited with its one error line (exit status 2)."""
+    command = [sys.executable, str(ROOT / "train.py"), *overrides, f"hydra.run.dir={out}/refused"]
+    start = time.time()
+    result = subprocess.run(command, capture_output=True, text=True, cwd=out)
+    seconds = time.time() - start
+    if result.returncode != 2 or not result.stderr.strip().splitlines()[-1].startswith("error: "):
+        sys.exit(f"train.py {' '.join(overrides)} did not fail in one line:\n{result.stderr[-2000:]}")
+    return seconds
+
+
+def command_seconds(code: str) -> float:
+    start = time.time()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.time() - start
+
+
 def import_seconds(module: str) -> float:
-    code = f"import time; t = time.time(); import {module}; print(time.time() - t)"
-    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout)
+    """Seconds from the command until ``import MODULE`` is done (the interpreter's exit not counted)."""
+    start = time.time()
+    code = f"import time; import {module}; print(time.time())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(done.stdout) - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--repeats", type=int, default=3, help="runs; the fastest counts (the first warms caches)"
-    )
-    parser.add_argument("overrides", nargs="*", help="config overrides for train.py")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds; the fastest of each counts")
+    parser.add_argument("overrides", nargs="*", help="config overrides for the first-step run")
     args = parser.parse_args()
+    timings: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as out:
-        first = min(first_step_seconds(args.overrides, out) for _ in range(args.repeats))
-    floor = min(import_seconds("lightning") for _ in range(args.repeats))
-    ours = min(import_seconds("litplate.train") for _ in range(args.repeats))
-    python = min(_bare_python() for _ in range(args.repeats))
-    print(f"python train.py -> first optimizer step done: {first:.2f} s (best of {args.repeats})")
-    print(f"  `import lightning` alone (the floor):             {floor:.2f} s")
-    print(f"  above the floor:                                 {first - floor:.2f} s")
-    print(f"  `import litplate.train` (before composing):      {ours:.2f} s")
-    print(f"  bare interpreter start:                          {python:.2f} s")
-
-
-def _bare_python() -> float:
-    start = time.time()
-    subprocess.run([sys.executable, "-c", "pass"], check=True)
-    return time.time() - start
+        for _ in range(args.repeats):
+            runs = {
+                FLOOR: lambda: import_seconds("lightning"),
+                "python -c 'import lightning', to its exit": lambda: command_seconds("import lightning"),
+                "python train.py -> first optimizer step done": lambda: first_step_seconds(
+                    args.overrides, out
+                ),
+                **{label: (lambda o=o: error_seconds(o, out)) for label, o in MISTAKES.items()},
+                "bare interpreter start": lambda: command_seconds("pass"),
+            }
+            for label, run in runs.items():
+                timings.setdefault(label, []).append(run())
+    best = {label: min(seconds) for label, seconds in timings.items()}
+    floor = best[FLOOR]
+    print(f"best of {args.repeats}, seconds from the command; last column: minus the floor")
+    for label, seconds in best.items():
+        print(f"  {label:<60} {seconds:6.2f}   {seconds - floor:+6.2f}")
 
 
 if __name__ == "__main__":

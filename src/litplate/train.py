@@ -6,7 +6,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from litplate.runtime import app
+from litplate.runtime import app, arguments, trainer_args
 from litplate.runtime.trusted_targets import user_configs
 
 # train.yaml's own keys; every component checks its own arguments when it is built.
@@ -28,10 +28,13 @@ def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, float]:
 
     Works on a config from the command line, or from Hydra's compose API in Python or a notebook
     (with or without ``return_hydra_config=True``). torch and Lightning are imported here, not at
-    the top: a mistyped key or option, or a bad value of one of train.yaml's own keys, is reported
-    before they load (~3 s).
+    the top: a mistyped key or option, a bad value of one of train.yaml's own keys, or one that a
+    component's declared arguments refuse (``runtime/arguments.py``) is reported before they load
+    (~3 s).
     """
     app.check_keys(cfg, KEYS)
+    arguments.check_config(cfg)
+    arguments.check_node(cfg.trainer, trainer_args.Trainer, "trainer")
     with user_configs():
         return fit_and_test(cfg, callbacks)
 

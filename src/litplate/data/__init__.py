@@ -1,6 +1,12 @@
-from litplate.data.diabetes import DiabetesDataModule
-from litplate.data.digits import DigitsDataModule
-from litplate.data.image_folder import ImageFolderDataModule
-from litplate.data.synthetic import SyntheticDataModule
+"""The datamodules; each is imported on first use (``runtime/lazy_exports.py``)."""
 
-__all__ = ["DiabetesDataModule", "DigitsDataModule", "ImageFolderDataModule", "SyntheticDataModule"]
+from litplate.runtime.lazy_exports import lazy_exports
+
+_HOMES = {
+    "DiabetesDataModule": "diabetes",
+    "DigitsDataModule": "digits",
+    "ImageFolderDataModule": "image_folder",
+    "SyntheticDataModule": "synthetic",
+}
+__all__ = list(_HOMES)
+__getattr__ = lazy_exports(__name__, _HOMES)

@@ -14,8 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from litplate.runtime import checks
-from litplate.runtime.errors import ArgumentError
+from litplate.data import image_folder_args
 from litplate.runtime.image_folder import ClassFolderDataModule, Transform
 
 
@@ -55,16 +54,14 @@ class ImageFolderDataModule(ClassFolderDataModule):
     workers) is explained in ``ClassFolderDataModule`` and ``SplitDataModule``.
     """
 
+    @image_folder_args.ImageFolderDataModule.check
     def __init__(
         self, image_size: int | Sequence[int] = 28, flip: bool = True, crop_padding: int = 2, **kwargs
     ) -> None:
         super().__init__(**kwargs)
-        size = checks.sizes("image_size", image_size)
-        if len(size) > 2:
-            raise ArgumentError.of("image_size", image_size, "one size, or [height, width]")
-        self.image_size = (size[0], size[-1])
-        self.flip = checks.flag("flip", flip)
-        self.crop_padding = checks.integer("crop_padding", crop_padding)
+        self.image_size = (image_size[0], image_size[-1])  # checked: [size] or [height, width]
+        self.flip = flip
+        self.crop_padding = crop_padding
 
     def transform(self) -> Transform:
         return ResizeAndAugment(self.image_size, self.flip, self.crop_padding)

@@ -3,7 +3,7 @@
 import torch
 from torch import Tensor
 
-from litplate.runtime import checks
+from litplate.data import synthetic_args
 from litplate.runtime.datamodule import ArrayDataModule
 
 
@@ -14,6 +14,7 @@ class SyntheticDataModule(ArrayDataModule):
     gives regularization something to do.
     """
 
+    @synthetic_args.SyntheticDataModule.check
     def __init__(
         self,
         num_samples: int = 20_000,
@@ -23,10 +24,10 @@ class SyntheticDataModule(ArrayDataModule):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self.num_samples = checks.integer("num_samples", num_samples, minimum=1)
-        self.num_features = checks.integer("num_features", num_features, minimum=1)
-        self.num_classes = checks.integer("num_classes", num_classes, minimum=2)
-        self.label_noise = checks.fraction("label_noise", label_noise)
+        self.num_samples = num_samples
+        self.num_features = num_features
+        self.num_classes = num_classes
+        self.label_noise = label_noise
 
     @property
     def num_outputs(self) -> int:

@@ -1,4 +1,7 @@
-from litplate.models.classifier import Classifier
-from litplate.models.regressor import Regressor
+"""The task modules; each is imported on first use (``runtime/lazy_exports.py``)."""
 
-__all__ = ["Classifier", "Regressor"]
+from litplate.runtime.lazy_exports import lazy_exports
+
+_HOMES = {"Classifier": "classifier", "Regressor": "regressor"}
+__all__ = list(_HOMES)
+__getattr__ = lazy_exports(__name__, _HOMES)

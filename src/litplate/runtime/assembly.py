@@ -13,9 +13,10 @@ from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint, ProgressBar
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
-from litplate.runtime import checkpointing, checks
+from litplate.runtime import checkpointing, trainer_args
+from litplate.runtime.arguments import check_node
 from litplate.runtime.components import build
-from litplate.runtime.errors import ArgumentError, ConfigError
+from litplate.runtime.errors import ConfigError
 from litplate.runtime.training_plan import TrainingPlan
 from litplate.runtime.trusted_targets import check_targets, checkpoint_configs
 from litplate.runtime.upstream.lightning_21406_requeue_in_signal_handler import without_lightning_requeue
@@ -104,21 +105,6 @@ def build_model(node: DictConfig, datamodule: Any) -> Any:
     return build(node, "model", **shapes)
 
 
-def check_trainer_args(node: DictConfig) -> None:
-    """The Trainer arguments Lightning takes without a check, then divides by mid-fit
-    (``accumulate_grad_batches=0``, ``check_val_every_n_epoch=0``) or ignores (a negative
-    ``gradient_clip_val``). Lightning refuses the other bad values itself, in one line."""
-    try:
-        checks.integer("accumulate_grad_batches", node.get("accumulate_grad_batches", 1), minimum=1)
-        if node.get("check_val_every_n_epoch") is not None:
-            checks.integer("check_val_every_n_epoch", node.check_val_every_n_epoch, minimum=1)
-        clip = node.get("gradient_clip_val")
-        if clip is not None and (isinstance(clip, bool) or not isinstance(clip, int | float) or clip < 0):
-            raise ArgumentError.of("gradient_clip_val", clip, "null or a number >= 0")
-    except ArgumentError as error:
-        raise error.under("trainer") from None
-
-
 def never_saves(callback: Any) -> bool:
     """A ModelCheckpoint with every trigger off (no step, epoch or time interval, no ``save_last``, no
     save on exception), like ``step_checkpoint`` by default: it would write nothing all run.
@@ -147,7 +133,7 @@ def build_trainer(node: DictConfig, callbacks: list[Any], loggers: list[Any]) ->
     handles the requeue signal (``PreemptionCheckpoint``), Lightning's own handler for it is off
     (``upstream/lightning_21406_requeue_in_signal_handler.py``).
     """
-    check_trainer_args(node)
+    check_node(node, trainer_args.Trainer, "trainer")  # train() checked them before torch loaded
     saving = [c for c in callbacks if not never_saves(c)]
     if any(isinstance(c, Checkpoint) for c in saving):  # with none left Lightning adds one that saves
         callbacks = saving

@@ -3,6 +3,8 @@
 A component checks its own arguments, so a new net or datamodule gets the same one-line errors
 (``model.net.dropout=1.5 is not allowed: use a number in [0, 1)``) without editing any central
 table: the builder that instantiated it adds the config path (``runtime.components.build``).
+Which check applies to which argument is declared in the component's ``*_args`` module
+(``runtime/arguments.py``), so ``train()`` applies the same checks before torch loads.
 """
 
 from collections.abc import Sequence

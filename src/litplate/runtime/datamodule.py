@@ -15,8 +15,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from litplate.runtime import checks
-from litplate.runtime.errors import ArgumentError
+from litplate.runtime import datamodule_args
 from litplate.runtime.upstream.lightning_unsized_prefetch_resume import TrainedPositionDataLoader
 
 
@@ -39,6 +38,7 @@ class SplitDataModule(L.LightningDataModule):
 
     collate_fn: Callable[[Any], Any] | None = None  # None: torch's default_collate
 
+    @datamodule_args.SplitDataModule.check
     def __init__(
         self,
         batch_size: int = 64,
@@ -52,20 +52,14 @@ class SplitDataModule(L.LightningDataModule):
         prefetch_factor: int | None = 2,
     ) -> None:
         super().__init__()
-        self.batch_size = checks.integer("batch_size", batch_size, minimum=1)
-        self.eval_batch_size = checks.integer("eval_batch_size", eval_batch_size, minimum=1)
-        self.val_fraction = checks.fraction("val_fraction", val_fraction)
-        self.test_fraction = checks.fraction("test_fraction", test_fraction)
-        if val_fraction + test_fraction >= 1:
-            raise ArgumentError.of(
-                "test_fraction", test_fraction, f"a number below 1 - val_fraction = {1 - val_fraction:g}"
-            )
-        self.seed = checks.integer("seed", seed, minimum=-(2**63))
-        self.num_workers = checks.integer("num_workers", num_workers)
-        self.pin_memory = checks.flag("pin_memory", pin_memory)
-        self.persistent_workers = checks.flag("persistent_workers", persistent_workers)
-        if prefetch_factor is not None:
-            checks.integer("prefetch_factor", prefetch_factor, minimum=1)
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.seed = seed
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers
         self.prefetch_factor = prefetch_factor
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
@@ -164,9 +158,10 @@ class ArrayDataModule(SplitDataModule):
 
     collate_fn = staticmethod(keep_batch)
 
+    @datamodule_args.ArrayDataModule.check
     def __init__(self, standardize_targets: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.standardize_targets = checks.flag("standardize_targets", standardize_targets)
+        self.standardize_targets = standardize_targets
         self.train_set: InMemoryDataset | None = None
         self.val_set: InMemoryDataset | None = None
         self.test_set: InMemoryDataset | None = None

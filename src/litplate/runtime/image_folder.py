@@ -18,13 +18,13 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset, DistributedSampler
 
-from litplate.runtime import checks
+from litplate.runtime import image_folder_args
 from litplate.runtime.datamodule import SplitDataModule
-from litplate.runtime.errors import ArgumentError, DataFileError, first_line
+from litplate.runtime.errors import DataFileError, first_line
+from litplate.runtime.image_folder_args import MODES
 
 # What Pillow decodes and people keep photos in; other files in a class folder (notes, .DS_Store) are skipped.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-MODES = {1: "L", 3: "RGB"}  # channels -> Pillow mode
 SPLITS = ("train", "val", "test")
 
 # What a subclass's transform is: a decoded image and, on the training split, the sample's own
@@ -201,20 +201,6 @@ class ChannelSums:
 # ---- the datamodule ------------------------------------------------------------------------------
 
 
-def _channel_values(name: str, value: Any, channels: int, positive: bool) -> list[float] | None:
-    if value is None:
-        return None
-    values = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
-    ok = len(values) == channels and all(
-        isinstance(v, int | float) and not isinstance(v, bool) and (v > 0 if positive else True)
-        for v in values
-    )
-    if not ok:
-        allowed = f"null or a list of {channels} number{'s' if channels > 1 else ''}"
-        raise ArgumentError.of(name, value, allowed + (" > 0" if positive else "") + " (one per channel)")
-    return [float(v) for v in values]
-
-
 class ClassFolderDataModule(SplitDataModule):
     """Base class for images in class-per-folder layout: subclasses implement ``transform()``.
 
@@ -227,6 +213,7 @@ class ClassFolderDataModule(SplitDataModule):
     ``num_outputs`` is the number of class folders, ``input_shape`` the shape the transform gives.
     """
 
+    @image_folder_args.ClassFolderDataModule.check
     def __init__(
         self,
         root: str,
@@ -238,25 +225,11 @@ class ClassFolderDataModule(SplitDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(root, str) or not root:
-            raise ArgumentError.of("root", root, "a folder path (the folder holding one folder per class)")
         self.root = Path(root).expanduser()
-        if not self.root.is_dir():
-            raise ArgumentError(
-                f"={root!r} is not a folder (relative paths start at {Path.cwd()}); to make a "
-                f"class-per-folder PNG set to try: python scripts/make_image_folder.py {root}",
-                "root",
-            )
-        if split_file is not None and (not isinstance(split_file, str) or not split_file):
-            raise ArgumentError.of("split_file", split_file, "null or a file path")
         self.split_file = None if split_file is None else Path(split_file)
-        self.channels = checks.one_of("channels", channels, tuple(MODES))
-        self.mean = _channel_values("mean", mean, self.channels, positive=False)
-        self.std = _channel_values("std", std, self.channels, positive=True)
-        if (self.mean is None) != (self.std is None):
-            missing = "std" if self.mean is not None else "mean"
-            raise ArgumentError.of(missing, None, "a list as well: give both mean and std, or neither")
-        self.verify = checks.flag("verify", verify)
+        self.channels = channels
+        self.mean, self.std = mean, std  # lists of floats, or both None
+        self.verify = verify
         self.classes: list[str] = []
         self.train_set: ImageFiles | None = None
         self.val_set: ImageFiles | None = None

@@ -26,7 +26,7 @@ from torch.func import functional_call
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics import MeanMetric, Metric
 
-from litplate.runtime import checks
+from litplate.runtime import checks, module_args
 from litplate.runtime.checkpointing import load_checkpoint
 from litplate.runtime.components import build
 from litplate.runtime.epoch_means import WeightedMeans
@@ -70,9 +70,19 @@ class TaskModule(L.LightningModule):
         num_outputs: int,
     ) -> None:
         super().__init__()
-        checks.flag("compile", compile)
+        # Not ``@module_args.TaskModule.check``: save_hyperparameters reads the arguments of a
+        # subclass's __init__ from the frames around this one, and a decorator's frame would hide them.
+        checked = module_args.TaskModule.checked(
+            {
+                "optimizer": optimizer,
+                "scheduler": scheduler,
+                "regularization": regularization,
+                "compile": compile,
+                "channels_last": channels_last,
+            }
+        )
         checks.sizes("input_shape", list(input_shape))
-        if checks.flag("channels_last", channels_last) and len(input_shape) != 3:
+        if channels_last and len(input_shape) != 3:  # needs the data's shape: checked when built
             raise checks.ArgumentError.of(
                 "channels_last",
                 channels_last,
@@ -97,10 +107,7 @@ class TaskModule(L.LightningModule):
             # The net's forward, not the module: state_dict keys stay free of "_orig_mod.". Not
             # ``self.net.compile()``: with torch 2.13 that captures no graph and runs eagerly.
             self.net.forward = torch.compile(self.net.forward)
-        try:
-            self.penalty = WeightPenalty(**(regularization or {}))
-        except checks.ArgumentError as error:
-            raise error.under("regularization") from None
+        self.penalty = WeightPenalty(**(checked["regularization"] or {}))
         # Built once here so that a bad optimizer or scheduler setting fails now, not when fit starts.
         self._build_optimization(key_prefix="")
         self.train_means = WeightedMeans(["loss_epoch", *OBJECTIVE_TERMS[1:], *self.train_terms])
@@ -313,20 +320,9 @@ class TaskModule(L.LightningModule):
 
     def _build_optimization(self, key_prefix: str = "model.") -> tuple[Any, Any]:
         optimizer = build(self.hparams.optimizer, f"{key_prefix}optimizer", params=self.parameters())
-        try:  # torch refuses a negative learning rate, not a zero one: a run that never learns
-            checks.number("lr", optimizer.defaults.get("lr", 1.0), strict=True)
-        except checks.ArgumentError as error:
-            raise error.under(f"{key_prefix}optimizer") from None
         scheduler = None
         if self.hparams.scheduler:
             scheduler = build(self.hparams.scheduler, f"{key_prefix}scheduler", optimizer=optimizer)
-        if isinstance(scheduler, ReduceLROnPlateau):  # torch refuses a bad mode or factor, not these
-            try:
-                checks.integer("patience", scheduler.patience)
-                checks.integer("cooldown", scheduler.cooldown)
-                checks.number("threshold", scheduler.threshold)
-            except checks.ArgumentError as error:
-                raise error.under(f"{key_prefix}scheduler") from None
         return optimizer, scheduler
 
     def configure_optimizers(self) -> dict:

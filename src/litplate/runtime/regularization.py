@@ -3,7 +3,7 @@
 import torch
 from torch import Tensor, nn
 
-from litplate.runtime import checks
+from litplate.runtime import regularization_args
 
 
 class WeightPenalty:
@@ -19,9 +19,9 @@ class WeightPenalty:
     per-parameter step size and never appears in the loss. Use one or the other on purpose.
     """
 
+    @regularization_args.WeightPenalty.check
     def __init__(self, l1: float = 0.0, l2: float = 0.0) -> None:
-        self.l1 = checks.number("l1", l1)
-        self.l2 = checks.number("l2", l2)
+        self.l1, self.l2 = l1, l2
         self._zero: Tensor | None = None
 
     def _zero_like(self, tensor: Tensor) -> Tensor:

@@ -1,4 +1,7 @@
-from litplate.models.nets.cnn import CNN
-from litplate.models.nets.mlp import MLP
+"""The nets; each is imported on first use (``runtime/lazy_exports.py``)."""
 
-__all__ = ["CNN", "MLP"]
+from litplate.runtime.lazy_exports import lazy_exports
+
+_HOMES = {"CNN": "cnn", "MLP": "mlp"}
+__all__ = list(_HOMES)
+__getattr__ = lazy_exports(__name__, _HOMES)

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from litplate.runtime import checks
+from litplate.models.nets import cnn_args
 from litplate.runtime.errors import ArgumentError
 
 
@@ -15,6 +15,7 @@ class CNN(nn.Module):
     Convolutions have no bias: the BatchNorm after them has its own shift.
     """
 
+    @cnn_args.CNN.check
     def __init__(
         self,
         input_shape: Sequence[int],
@@ -28,9 +29,6 @@ class CNN(nn.Module):
             raise ArgumentError.of(
                 "input_shape", tuple(input_shape), "(channels, height, width): use data with images"
             )
-        channels = checks.sizes("channels", channels)
-        hidden = checks.integer("hidden", hidden, minimum=1)
-        dropout = checks.fraction("dropout", dropout)
         self.image_shape = tuple(input_shape)
         in_channels, height, width = self.image_shape
         blocks: list[nn.Module] = []

@@ -5,10 +5,11 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from litplate.runtime import checks
+from litplate.models.nets import mlp_args
 
 
 class MLP(nn.Sequential):
+    @mlp_args.MLP.check
     def __init__(
         self,
         input_shape: Sequence[int],
@@ -16,8 +17,6 @@ class MLP(nn.Sequential):
         hidden: Sequence[int] | int = (256, 256),
         dropout: float = 0.1,
     ) -> None:
-        hidden = checks.sizes("hidden", hidden)  # `model.net.hidden=128` from the command line: one layer
-        dropout = checks.fraction("dropout", dropout)
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(input_shape)
         for size in hidden:

@@ -5,7 +5,7 @@ from typing import Any
 
 import lightning as L
 
-from litplate.runtime.errors import ArgumentError
+from litplate.runtime.callbacks import best_score_args
 
 
 class BestScore(L.Callback):
@@ -17,11 +17,8 @@ class BestScore(L.Callback):
     of the training epoch, the first hook after it that may log. Sanity-check batches do not count.
     """
 
+    @best_score_args.BestScore.check
     def __init__(self, monitor: str, mode: str = "max") -> None:
-        if mode not in ("min", "max"):
-            raise ArgumentError.of("mode", mode, "'min' or 'max'")
-        if not (isinstance(monitor, str) and monitor):
-            raise ArgumentError.of("monitor", monitor, "a metric name")
         self.monitor = monitor
         self.mode = mode
         self.best: float | None = None

@@ -7,7 +7,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 from torch import Tensor, nn
 
-from litplate.runtime import checks
+from litplate.runtime.callbacks import ema_args
 from litplate.runtime.checkpointing import EMA_STATE_KEY, first_misfit
 
 
@@ -46,6 +46,7 @@ class EMA(L.Callback):
     with its update counter, under ``callbacks["EMA"]`` (see ``checkpointing.weights_from``).
     """
 
+    @ema_args.EMA.check
     def __init__(
         self,
         decay: float = 0.999,
@@ -57,14 +58,14 @@ class EMA(L.Callback):
         test_ema: bool = True,
         sync_buffers: bool = False,
     ) -> None:
-        self.decay = checks.open_unit("decay", decay)
-        self.warmup = checks.flag("warmup", warmup)
-        self.update_every_n_steps = checks.integer("update_every_n_steps", update_every_n_steps, minimum=1)
-        self.start_step = checks.integer("start_step", start_step)
-        self.buffers = checks.one_of("buffers", buffers, ("average", "copy"))
-        self.validate_ema = checks.flag("validate_ema", validate_ema)
-        self.test_ema = checks.flag("test_ema", test_ema)
-        self.sync_buffers = checks.flag("sync_buffers", sync_buffers)
+        self.decay = decay
+        self.warmup = warmup
+        self.update_every_n_steps = update_every_n_steps
+        self.start_step = start_step
+        self.buffers = buffers
+        self.validate_ema = validate_ema
+        self.test_ema = test_ema
+        self.sync_buffers = sync_buffers
         self.updates = 0  # averaging updates made: the t of the warmup
         self._module: nn.Module | None = None
         self._names: list[str] = []  # averaged entries of module.state_dict(), in order

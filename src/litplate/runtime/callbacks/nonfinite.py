@@ -5,7 +5,7 @@ from typing import Any
 import lightning as L
 from torch import Tensor
 
-from litplate.runtime import checks
+from litplate.runtime.callbacks import nonfinite_args
 from litplate.runtime.errors import NonFiniteLossError
 
 
@@ -24,9 +24,8 @@ class NonFiniteLossGuard(L.Callback):
     message lists the module's ``loss_terms`` (data loss, l1, l2) of the batch it stopped at.
     """
 
+    @nonfinite_args.NonFiniteLossGuard.check
     def __init__(self, check_every_n_steps: int | None = None) -> None:
-        if check_every_n_steps is not None:
-            checks.integer("check_every_n_steps", check_every_n_steps, minimum=1)
         self.check_every_n_steps = check_every_n_steps
         self._sum: Tensor | None = None
         self._since = 0  # the first step the running sum covers

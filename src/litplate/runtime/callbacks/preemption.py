@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from litplate.runtime import slurm
-from litplate.runtime.errors import ArgumentError
+from litplate.runtime.callbacks import preemption_args
 
 EXIT_CODES = {name: 128 + signal.Signals[name] for name in ("SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2")}
 
@@ -38,13 +38,10 @@ class PreemptionCheckpoint(L.Callback):
     (``upstream/lightning_21406_requeue_in_signal_handler.py``).
     """
 
+    @preemption_args.PreemptionCheckpoint.check
     def __init__(
         self, dirpath: str, filename: str = "interrupted", requeue_signal: str | None = "SIGUSR1"
     ) -> None:
-        if not (isinstance(filename, str) and filename):
-            raise ArgumentError.of("filename", filename, "a non-empty file name")
-        if requeue_signal is not None and requeue_signal not in ("SIGUSR1", "SIGUSR2"):
-            raise ArgumentError.of("requeue_signal", requeue_signal, "SIGUSR1, SIGUSR2 or null")
         self.dirpath = dirpath
         self.filename = filename
         self.requeue_signal = requeue_signal

@@ -1,0 +1,186 @@
+"""Bad component values are refused before torch and Lightning load, by the components' own checks.
+
+Each component declares its argument checks in a light ``*_args`` module next to it
+(``runtime/arguments.py``); the class runs them when it is built and ``train()`` runs them on the
+composed config first. These tests show that the early error comes before torch is imported (from
+the interpreter's own import log), that it is the very line the component's constructor gives, and
+that a component without such a module is still checked, when it is built.
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import FAST, ROOT, make_cfg, run_script
+
+from litplate.runtime import arguments, trainer_args
+from litplate.runtime.app import CONFIG_DIR
+from litplate.runtime.assembly import build_trainer
+from litplate.runtime.components import build
+from litplate.runtime.errors import ConfigError
+from litplate.train import train
+
+HEAVY = ("torch", "lightning", "torchmetrics", "sklearn")
+IMPORTED = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", re.MULTILINE)
+
+# One bad value for each kind of component of ours: override -> the one line it must produce.
+EARLY = {
+    "net": ("model.net.dropout=1.5", "model.net.dropout=1.5 is not allowed: use a number in [0, 1)"),
+    "model": ("model.regularization.l2=-1", "model.regularization.l2=-1 is not allowed: use a number >= 0"),
+    "optimizer": ("model.optimizer.lr=0", "model.optimizer.lr=0 is not allowed: use a number > 0"),
+    "data": ("data.batch_size=0", "data.batch_size=0 is not allowed: use an integer >= 1"),
+    "callback": ("callbacks.ema.decay=1", "callbacks.ema.decay=1 is not allowed: use a number in (0, 1)"),
+    # Lightning's class, with the checks Lightning does not make (runtime/trainer_args.py)
+    "trainer": (
+        "trainer.accumulate_grad_batches=0",
+        "trainer.accumulate_grad_batches=0 is not allowed: use an integer >= 1",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", EARLY)
+def test_a_component_value_is_refused_before_torch_is_imported(tmp_path, kind):
+    override, line = EARLY[kind]
+    run_dir = tmp_path / "run"
+    result = run_script(
+        "train.py", override, f"hydra.run.dir={run_dir}", cwd=tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"}
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [text for text in result.stderr.splitlines() if not text.startswith("import time:")]
+    assert errors == [f"error: {line}"]
+    imported = {name.split(".")[0] for name in IMPORTED.findall(result.stderr)}
+    assert "hydra" in imported  # the log is complete: the config was composed
+    assert not imported & set(HEAVY)
+    assert not run_dir.exists()  # nothing written, not even Hydra's record
+
+
+# A bad value for every rule of every Arguments declared for the shipped components: override ->
+# (the node that refuses it, what it is built with besides its config).
+SHAPES = {"input_shape": [1, 8, 8], "num_outputs": 10}
+EVERY_COMPONENT = {
+    "model.net.hidden=[64,0]": ("model", SHAPES),
+    "model/net=cnn model.net.channels=[]": ("model", SHAPES),
+    "model/net=cnn model.net.dropout=-0.5": ("model", SHAPES),
+    "model.compile=maybe": ("model", SHAPES),
+    "model.regularization.l1=-1": ("model", SHAPES),
+    "model.optimizer.lr=-0.1": ("model", SHAPES),
+    "+model.scheduler.cooldown=1.5": ("model", SHAPES),
+    "+model.scheduler.threshold=-1": ("model", SHAPES),
+    "model=regressor model.regularization.l2=-1": ("model", {"input_shape": [10], "num_outputs": 1}),
+    "data.eval_batch_size=0": ("data", {}),
+    "data.val_fraction=0.6 data.test_fraction=0.5": ("data", {}),
+    "data.prefetch_factor=0": ("data", {}),
+    "data.pin_memory=yes": ("data", {}),
+    "data=diabetes data.standardize_targets=1": ("data", {}),
+    "data=synthetic data.label_noise=1.0": ("data", {}),
+    "data=image_folder data.root=IMAGES data.channels=2": ("data", {}),
+    "data=image_folder data.root=IMAGES data.mean=[0.5,0.5,0.5]": ("data", {}),
+    "data=image_folder data.root=IMAGES data.image_size=[8,8,8]": ("data", {}),
+    "data=image_folder data.root=MISSING": ("data", {}),
+    "callbacks.ema.buffers=mean": ("callbacks.ema", {}),
+    "callbacks.nonfinite_guard.check_every_n_steps=-1": ("callbacks.nonfinite_guard", {}),
+    "callbacks.preemption.filename=''": ("callbacks.preemption", {}),
+    "callbacks.best_score.mode=best": ("callbacks.best_score", {}),
+}
+
+
+@pytest.mark.parametrize("overrides", EVERY_COMPONENT)
+def test_the_early_check_is_the_components_own(tmp_path, image_folder, overrides):
+    """Before torch loads and when the component is built, the same line: one source of truth."""
+    key, extra = EVERY_COMPONENT[overrides]
+    given = overrides.replace("IMAGES", str(image_folder)).replace("MISSING", str(tmp_path / "none"))
+    cfg = make_cfg(tmp_path, [*FAST, *given.split()])
+    with pytest.raises(ConfigError) as early:
+        arguments.check_config(cfg)
+    with pytest.raises(ConfigError) as built:
+        build(cfg[key] if "." not in key else cfg.callbacks[key.split(".")[1]], key, **extra)
+    assert str(early.value) == str(built.value)
+    assert str(early.value).startswith(key)
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "trainer.check_val_every_n_epoch=0",
+        "trainer.gradient_clip_val=-0.5",
+        "trainer.accumulate_grad_batches=2.5",
+    ],
+)
+def test_the_early_trainer_check_is_the_one_made_when_it_is_built(tmp_path, override):
+    cfg = make_cfg(tmp_path, [*FAST, override])
+    with pytest.raises(ConfigError) as early:
+        arguments.check_node(cfg.trainer, trainer_args.Trainer, "trainer")
+    with pytest.raises(ConfigError) as built:
+        build_trainer(cfg.trainer, [], [])
+    assert str(early.value) == str(built.value)
+    assert str(early.value).startswith(f"{override} is not allowed")
+
+
+def test_a_component_without_declared_arguments_is_checked_when_built(tmp_path):
+    # tests/net_without_arguments.py checks its arguments in its constructor only, as any class
+    # without an *_args module: the same one line, once torch is imported and the net is built.
+    cfg = make_cfg(tmp_path, [*FAST, "model.net._target_=net_without_arguments.Net", "model.net.dropout=2"])
+    arguments.check_config(cfg)  # nothing declared: nothing to refuse yet
+    with pytest.raises(ConfigError) as error:
+        train(cfg)
+    assert str(error.value) == "model.net.dropout=2 is not allowed: use a number in [0, 1)"
+
+
+def _our_targets() -> set[str]:
+    found = set()
+    for path in Path(CONFIG_DIR).rglob("*.yaml"):
+        found |= set(re.findall(r"_target_: (litplate\.\S+)", path.read_text()))
+    return found
+
+
+# Our classes in conf/ that declare no arguments: their arguments are Lightning's (Lightning
+# checks them when they are built) or they take none.
+LIGHTNING_ARGUMENTS = {
+    "litplate.runtime.callbacks.best_checkpoint.BestCheckpoint",
+    "litplate.runtime.callbacks.last_checkpoint.LastCheckpoint",
+    "litplate.runtime.callbacks.model_checkpoint.ModelCheckpoint",
+    "litplate.runtime.callbacks.lr_monitor.LearningRateMonitor",
+    "litplate.runtime.callbacks.progress_bar.RichProgressBar",
+    "litplate.runtime.callbacks.progress_bar.TQDMProgressBar",
+    "litplate.runtime.checkpointing.AtomicCheckpointIO",
+}
+NO_ARGUMENTS = {
+    "litplate.runtime.callbacks.rng_state.RngStateCheckpoint",
+    "litplate.runtime.callbacks.training_plan.TrainingPlanPrinter",
+}
+
+
+def test_every_component_of_ours_in_the_configs_declares_its_arguments():
+    targets = _our_targets()
+    assert len(targets) > 15
+    undeclared = {t for t in targets if arguments.arguments_of(t) is None}
+    assert undeclared == LIGHTNING_ARGUMENTS | NO_ARGUMENTS
+
+
+def test_argument_modules_import_nothing_heavy():
+    modules = sorted(
+        ".".join(path.relative_to(ROOT / "src").with_suffix("").parts)
+        for path in (ROOT / "src" / "litplate").rglob("*_args.py")
+    )
+    assert len(modules) >= 15
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_the_configs_name_the_module_that_defines_each_class():
+    # The early check finds a class's arguments next to the module its _target_ names: a package's
+    # re-export (litplate.models.nets.MLP) would hide them.
+    for target in _our_targets():
+        module, _, name = target.rpartition(".")
+        source = (ROOT / "src" / Path(*module.split("."))).with_suffix(".py").read_text()
+        assert re.search(rf"^class {name}\b", source, re.MULTILINE), target
+    saved = yaml.safe_load((Path(CONFIG_DIR) / "model" / "net" / "mlp.yaml").read_text())
+    assert saved["_target_"] == "litplate.models.nets.mlp.MLP"
