@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every GPU check the README reports, in one run on a GPU machine (about 8 minutes on an H100), most
-# important first; the last two lines (the presets, the optimizer held equal) have not run on a GPU yet:  bash scripts/bench/gpu_suite.sh   (from the repository root; PYTHON=...)
+# important first; the last two lines (the presets, the optimizer held equal) have not run on a GPU
+# yet.  bash scripts/bench/gpu_suite.sh   (from the repository root; PYTHON=...)
 set -u
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 py=${PYTHON:-python3}
