@@ -1,11 +1,13 @@
 """Seconds from the command to the first optimizer step, and to an error, next to ``import lightning``.
 
-    python scripts/bench/bench_startup.py [--repeats 5] [overrides ...]
+    python scripts/bench/bench_startup.py [--repeats 5] [--no-errors] [overrides ...]
 
 Every time is a fresh interpreter's, from just before the parent spawns it, best of ``--repeats``:
 
 - the floor: ``python -c "import lightning"`` until the import is done, the least a Lightning
   run can cost; and until that interpreter has exited (tearing down torch takes a while);
+- the same import with the garbage collector off, as ``runtime/heavy_imports.py`` imports (about
+  1 s less): first step minus this one is the template's own cost;
 - ``python train.py`` (default config, one training step, no testing) to the end of its first
   optimizer step, reported by a callback added from the command line;
 - ``python train.py`` with a mistake, to its exit (when the user has the prompt back): a value a
@@ -14,11 +16,12 @@ Every time is a fresh interpreter's, from just before the parent spawns it, best
   train.yaml's own keys.
 
 The runs alternate (one of each per round), so a machine that gets busier or quieter mid-run moves
-them all alike.
+them all alike; the first step is also given minus each floor within a round (median and range).
 """
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +33,8 @@ import lightning as L
 ROOT = Path(__file__).resolve().parents[2]
 MARK = "first-step-done-at="
 FLOOR = "python -c 'import lightning', import done (the floor)"
+FLOOR_NO_GC = "the same import with the garbage collector off"
+FIRST_STEP = "python train.py -> first optimizer step done"
 
 # label -> overrides that make train.py exit with one error line.
 MISTAKES = {
@@ -85,10 +90,10 @@ def command_seconds(code: str) -> float:
     return time.time() - start
 
 
-def import_seconds(module: str) -> float:
+def import_seconds(module: str, gc_off: bool = False) -> float:
     """Seconds from the command until ``import MODULE`` is done (the interpreter's exit not counted)."""
     start = time.time()
-    code = f"import time; import {module}; print(time.time())"
+    code = f"import gc, time; {'gc.disable(); ' if gc_off else ''}import {module}; print(time.time())"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(done.stdout) - start
 
@@ -96,18 +101,19 @@ def import_seconds(module: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="rounds; the fastest of each counts")
+    parser.add_argument("--no-errors", action="store_true", help="only the floor and the first step")
     parser.add_argument("overrides", nargs="*", help="config overrides for the first-step run")
     args = parser.parse_args()
+    mistakes = {} if args.no_errors else MISTAKES
     timings: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as out:
         for _ in range(args.repeats):
             runs = {
                 FLOOR: lambda: import_seconds("lightning"),
+                FLOOR_NO_GC: lambda: import_seconds("lightning", gc_off=True),
                 "python -c 'import lightning', to its exit": lambda: command_seconds("import lightning"),
-                "python train.py -> first optimizer step done": lambda: first_step_seconds(
-                    args.overrides, out
-                ),
-                **{label: (lambda o=o: error_seconds(o, out)) for label, o in MISTAKES.items()},
+                FIRST_STEP: lambda: first_step_seconds(args.overrides, out),
+                **{label: (lambda o=o: error_seconds(o, out)) for label, o in mistakes.items()},
                 "bare interpreter start": lambda: command_seconds("pass"),
             }
             for label, run in runs.items():
@@ -117,6 +123,11 @@ def main() -> None:
     print(f"best of {args.repeats}, seconds from the command; last column: minus the floor")
     for label, seconds in best.items():
         print(f"  {label:<60} {seconds:6.2f}   {seconds - floor:+6.2f}")
+    # Each round runs them back to back, so a difference within a round moves less with the load.
+    for floor_label, name in ((FLOOR, "the floor"), (FLOOR_NO_GC, "the import with the collector off")):
+        paired = sorted(a - b for a, b in zip(timings[FIRST_STEP], timings[floor_label], strict=True))
+        print(f"first step minus {name}, within each round: median {statistics.median(paired):+.2f}, "
+              f"range {paired[0]:+.2f} to {paired[-1]:+.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

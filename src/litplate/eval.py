@@ -10,6 +10,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test the checkpoint ``ckpt_path`` names; torch and Lightning load here, after composition."""
     app.check_keys(cfg, app.EVALUATION_KEYS)
     with user_configs():  # the checkpoint's own config builds inside checkpoint_configs()
+        from litplate.runtime.heavy_imports import import_torch_and_lightning
+
+        import_torch_and_lightning()
         from litplate.runtime import assembly, checkpointing
         from litplate.runtime.components import build_group
         from litplate.runtime.quiet import silence_noise

@@ -45,6 +45,9 @@ def predict(cfg: DictConfig) -> Path:
     """Write the predictions; torch and Lightning load here, after composition."""
     app.check_keys(cfg, KEYS)
     with user_configs():  # the checkpoint's own config builds inside checkpoint_configs()
+        from litplate.runtime.heavy_imports import import_torch_and_lightning
+
+        import_torch_and_lightning()
         import torch
 
         from litplate.runtime import assembly, checkpointing

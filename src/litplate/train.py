@@ -40,6 +40,9 @@ def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, float]:
 
 
 def fit_and_test(cfg: DictConfig, callbacks: Sequence[Any]) -> dict[str, float]:
+    from litplate.runtime.heavy_imports import import_torch_and_lightning
+
+    import_torch_and_lightning()
     import lightning as L
     import torch
 
