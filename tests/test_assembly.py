@@ -42,3 +42,27 @@ def test_the_template_checkpoints_keep_lightnings_state_keys_and_save_every_n_st
     ).fit(BoringModel())  # fmt: skip
     assert torch.load(tmp_path / "step.ckpt", weights_only=True)["global_step"] == 6
     assert not (tmp_path / "never").exists()
+
+
+def test_the_rich_bar_updates_its_training_row_as_often_as_it_draws_and_ends_each_epoch_complete(
+    tmp_path, monkeypatch
+):
+    # refresh_rate=1: one draw a second. A BoringModel epoch of 40 batches takes far less, so
+    # Lightning's per-batch update runs on the first batch and then on each epoch's last one only.
+    seen: list[tuple[int, int]] = []
+    lightning_update = L.pytorch.callbacks.RichProgressBar.on_train_batch_end
+
+    def counted(self, trainer, pl_module, outputs, batch, batch_idx):
+        seen.append((trainer.current_epoch, batch_idx))
+        lightning_update(self, trainer, pl_module, outputs, batch, batch_idx)
+
+    monkeypatch.setattr(L.pytorch.callbacks.RichProgressBar, "on_train_batch_end", counted)
+    bar = callbacks.RichProgressBar(refresh_rate=1)
+    L.Trainer(
+        max_epochs=2, limit_train_batches=40, limit_val_batches=0, logger=False, callbacks=[bar],
+        enable_checkpointing=False, enable_model_summary=False, default_root_dir=tmp_path,
+    ).fit(BoringModel())  # fmt: skip
+    assert seen[0] == (0, 0) and (0, 39) in seen and seen[-1] == (1, 39)
+    assert len(seen) <= 4  # of 80 batches
+    row = bar.progress.tasks[bar.train_progress_bar_id]
+    assert row.completed == 40  # the last update of the last epoch
