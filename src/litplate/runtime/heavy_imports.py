@@ -7,8 +7,8 @@ without. And the first full collection after the import walks them once more, ~0
 somewhere in the run's first second (measured: inside the config-tree print).
 
 So the import runs with the collector off, and ``gc.freeze()`` then moves everything alive to a
-generation the collector never walks, as CPython's docs advise for long-lived startup state (a
-forked DataLoader worker then does not touch their pages either: no copy-on-write of the heap).
+generation the collector never walks, as CPython's docs advise for long-lived startup state (it
+also keeps a forked DataLoader worker's collections from writing to those objects' pages).
 The price: the reference cycles the import itself left as garbage are never reclaimed, about
 12,000 objects, 8 MB, once per process.
 """
