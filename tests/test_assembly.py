@@ -48,7 +48,8 @@ def test_the_rich_bar_updates_its_training_row_as_often_as_it_draws_and_ends_eac
     tmp_path, monkeypatch
 ):
     # refresh_rate=1: one draw a second. A BoringModel epoch of 40 batches takes far less, so
-    # Lightning's per-batch update runs on the first batch and then on each epoch's last one only.
+    # Lightning's per-batch update runs on the first batch, on the logged steps (the bar shows their
+    # new values: steps 25, 50, 75) and on each epoch's last batch only.
     seen: list[tuple[int, int]] = []
     lightning_update = L.pytorch.callbacks.RichProgressBar.on_train_batch_end
 
@@ -59,10 +60,11 @@ def test_the_rich_bar_updates_its_training_row_as_often_as_it_draws_and_ends_eac
     monkeypatch.setattr(L.pytorch.callbacks.RichProgressBar, "on_train_batch_end", counted)
     bar = callbacks.RichProgressBar(refresh_rate=1)
     L.Trainer(
-        max_epochs=2, limit_train_batches=40, limit_val_batches=0, logger=False, callbacks=[bar],
-        enable_checkpointing=False, enable_model_summary=False, default_root_dir=tmp_path,
+        max_epochs=2, limit_train_batches=40, limit_val_batches=0, log_every_n_steps=25, callbacks=[bar],
+        logger=False, enable_checkpointing=False, enable_model_summary=False, default_root_dir=tmp_path,
     ).fit(BoringModel())  # fmt: skip
-    assert seen[0] == (0, 0) and (0, 39) in seen and seen[-1] == (1, 39)
-    assert len(seen) <= 4  # of 80 batches
+    assert seen[0] == (0, 0) and seen[-1] == (1, 39)
+    assert {(0, 24), (0, 39), (1, 9), (1, 34)} <= set(seen)
+    assert len(seen) <= 8  # of 80 batches
     row = bar.progress.tasks[bar.train_progress_bar_id]
     assert row.completed == 40  # the last update of the last epoch

@@ -26,13 +26,17 @@ class _ShowsLoggedValues:
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         """Lightning's items and ``show``, read on logged steps (and outside training); between
         them the same dict again, which costs nothing."""
-        every = trainer.log_every_n_steps or 1
-        if self._shown and trainer.training and trainer.global_step % every != 0:
+        if self._shown and trainer.training and not self._after_logged_step(trainer):
             return self._shown
         logged = trainer.callback_metrics
         shown = {name: float(logged[name]) for name in self.show if name in logged}
         self._shown = {**super().get_metrics(trainer, pl_module), **shown}
         return self._shown
+
+    @staticmethod
+    def _after_logged_step(trainer: L.Trainer) -> bool:
+        """Whether the step just taken is one the loggers write (its values are new)."""
+        return trainer.global_step % (trainer.log_every_n_steps or 1) == 0
 
 
 class RichProgressBar(_ShowsLoggedValues, callbacks.RichProgressBar):
@@ -41,7 +45,8 @@ class RichProgressBar(_ShowsLoggedValues, callbacks.RichProgressBar):
     Rich draws ``refresh_rate`` times a second from its own thread; Lightning updates the row's
     count and values on every batch, ~30 us of locking and bookkeeping that no one sees when a
     batch takes milliseconds. Here the update runs when 1/``refresh_rate`` s has passed since the
-    last one, and on an epoch's last batch, so the row never ends an epoch behind.
+    last one, on a logged step (the only steps whose values it reads: it shows each new value), and
+    on an epoch's last batch, so the row never ends an epoch behind.
     """
 
     _next_update = 0.0  # time.monotonic() from which the next batch updates the row
@@ -50,7 +55,8 @@ class RichProgressBar(_ShowsLoggedValues, callbacks.RichProgressBar):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         now = time.monotonic()
-        if now < self._next_update and batch_idx + 1 != trainer.num_training_batches:
+        last = batch_idx + 1 == trainer.num_training_batches
+        if now < self._next_update and not (last or self._after_logged_step(trainer)):
             return
         self._next_update = now + 1 / max(self.refresh_rate, 1)
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
