@@ -27,7 +27,8 @@ BAD_VALUES = {
     "data.batch_size=abc": "data.batch_size='abc' is not allowed: use an integer >= 1",
     "trainer.accumulate_grad_batches=0": "trainer.accumulate_grad_batches=0 is not allowed: "
     "use an integer >= 1",
-    "trainer.devices=0": "trainer: `Trainer(devices=0)` value is not a valid input using cpu accelerator.",
+    "trainer.devices=0": "trainer.devices=0 is not allowed: use an integer >= 1, -1 (all devices), 'auto', "
+    "or device ids",
     "trainer.devices=two": "trainer: `devices` selected with `CPUAccelerator` should be an int > 0.",
     "model.scheduler.factor=1.5": "model.scheduler: Factor should be < 1.0.",
     "model.scheduler.patience=-1": "model.scheduler.patience=-1 is not allowed: use an integer >= 0",
@@ -40,8 +41,8 @@ BAD_VALUES = {
     "use an integer >= 1",
     "callbacks.model_checkpoint.save_top_k=-2": "callbacks.model_checkpoint: "
     "Invalid value for save_top_k=-2. Must be >= -1",
-    "trainer.limit_train_batches=1.5": "trainer: You have passed invalid value 1.5 for limit_train_batches, "
-    "it has to be in [0.0, 1.0] or an int.",
+    "trainer.limit_train_batches=1.5": "trainer.limit_train_batches=1.5 is not allowed: "
+    "use null, a fraction in [0, 1] or a whole number of batches",
     "trainer.gradient_clip_val=-1.0": "trainer.gradient_clip_val=-1.0 is not allowed: "
     "use null or a number >= 0",
 }

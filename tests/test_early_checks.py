@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
 import yaml
 from conftest import FAST, ROOT, make_cfg, run_script
@@ -20,7 +21,7 @@ from litplate.runtime import arguments, trainer_args
 from litplate.runtime.app import CONFIG_DIR
 from litplate.runtime.assembly import build_trainer
 from litplate.runtime.components import build
-from litplate.runtime.errors import ConfigError
+from litplate.runtime.errors import ArgumentError, ConfigError
 from litplate.train import train
 
 HEAVY = ("torch", "lightning", "torchmetrics", "sklearn")
@@ -107,6 +108,11 @@ def test_the_early_check_is_the_components_own(tmp_path, image_folder, overrides
         "trainer.check_val_every_n_epoch=0",
         "trainer.gradient_clip_val=-0.5",
         "trainer.accumulate_grad_batches=2.5",
+        "trainer.devices=0",
+        "trainer.num_nodes=0",
+        "trainer.max_epochs=-2",
+        "trainer.max_steps=-2",
+        "trainer.limit_train_batches=1.5",
     ],
 )
 def test_the_early_trainer_check_is_the_one_made_when_it_is_built(tmp_path, override):
@@ -117,6 +123,36 @@ def test_the_early_trainer_check_is_the_one_made_when_it_is_built(tmp_path, over
         build_trainer(cfg.trainer, [], [])
     assert str(early.value) == str(built.value)
     assert str(early.value).startswith(f"{override} is not allowed")
+
+
+# Each side of every boundary of the Trainer values Lightning itself refuses (runtime/trainer_args.py).
+LIGHTNING_REFUSES = [
+    ("devices", 0), ("devices", -2), ("num_nodes", 0), ("num_nodes", 1.5), ("max_epochs", -2),
+    ("max_steps", -2), ("max_steps", None), ("limit_train_batches", -1), ("limit_val_batches", 1.5),
+]  # fmt: skip
+LIGHTNING_TAKES = [
+    ("devices", 1), ("devices", "auto"), ("num_nodes", 1), ("max_epochs", -1), ("max_epochs", 0),
+    ("max_epochs", None), ("max_steps", -1), ("max_steps", 0), ("limit_train_batches", 0),
+    ("limit_train_batches", 0.5), ("limit_train_batches", 1.0), ("limit_train_batches", 5),
+    ("limit_test_batches", 5.0), ("limit_predict_batches", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("key", "value"), LIGHTNING_REFUSES + LIGHTNING_TAKES)
+def test_the_early_trainer_rules_refuse_exactly_what_lightning_refuses(key, value):
+    # Lightning's own Trainer, built without our rules on the CPU: an early rule must never refuse
+    # a value that Lightning takes, nor let through one that it refuses later.
+    try:
+        L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, **{key: value})
+        lightning_refuses = False
+    except Exception:  # noqa: BLE001 - Lightning raises TypeError, ValueError or its own exception
+        lightning_refuses = True
+    try:
+        trainer_args.Trainer.checked({key: value})
+        we_refuse = False
+    except ArgumentError:
+        we_refuse = True
+    assert (we_refuse, lightning_refuses) == ((key, value) in LIGHTNING_REFUSES,) * 2
 
 
 def test_a_component_without_declared_arguments_is_checked_when_built(tmp_path):

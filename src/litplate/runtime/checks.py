@@ -13,36 +13,36 @@ from typing import Any
 from litplate.runtime.errors import ArgumentError
 
 
-def _is_int(x: Any) -> bool:
+def is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _is_number(x: Any) -> bool:
+def is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
 
 
 def integer(name: str, value: Any, minimum: int = 0) -> int:
-    if not (_is_int(value) and value >= minimum):
+    if not (is_int(value) and value >= minimum):
         raise ArgumentError.of(name, value, f"an integer >= {minimum}")
     return value
 
 
 def number(name: str, value: Any, minimum: float = 0.0, strict: bool = False) -> float:
     """A number >= ``minimum`` (> with ``strict``)."""
-    if not (_is_number(value) and (value > minimum if strict else value >= minimum)):
+    if not (is_number(value) and (value > minimum if strict else value >= minimum)):
         raise ArgumentError.of(name, value, f"a number {'>' if strict else '>='} {minimum:g}")
     return float(value)
 
 
 def fraction(name: str, value: Any, closed: bool = False) -> float:
     """A number in [0, 1) (or [0, 1] when ``closed``)."""
-    if not (_is_number(value) and value >= 0 and (value <= 1 if closed else value < 1)):
+    if not (is_number(value) and value >= 0 and (value <= 1 if closed else value < 1)):
         raise ArgumentError.of(name, value, f"a number in [0, 1{']' if closed else ')'}")
     return float(value)
 
 
 def open_unit(name: str, value: Any) -> float:
-    if not (_is_number(value) and 0 < value < 1):
+    if not (is_number(value) and 0 < value < 1):
         raise ArgumentError.of(name, value, "a number in (0, 1)")
     return float(value)
 
@@ -62,6 +62,6 @@ def one_of(name: str, value: Any, allowed: Sequence[Any]) -> Any:
 def sizes(name: str, value: Any, minimum: int = 1) -> list[int]:
     """One size or a list of them, each an integer >= ``minimum`` (``hidden=128`` or ``hidden=[256,256]``)."""
     values = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
-    if not values or not all(_is_int(v) and v >= minimum for v in values):
+    if not values or not all(is_int(v) and v >= minimum for v in values):
         raise ArgumentError.of(name, value, f"an integer >= {minimum}, or a list of them")
     return values

@@ -1,9 +1,14 @@
-"""The Trainer arguments Lightning takes without a check, checked here before torch loads.
+"""Trainer arguments checked here, before torch loads: those Lightning takes without a check, and
+the everyday ones whose bad values it refuses only once it is imported (~4 s later).
 
 Lightning divides by ``accumulate_grad_batches`` and ``check_val_every_n_epoch`` mid-fit, and
-ignores a negative ``gradient_clip_val``. It refuses the other bad values itself, in one line,
-when the Trainer is built (after ``import lightning``). Lightning's class, not ours, so its
-``_target_`` does not lead here: ``train()`` and ``assembly.build_trainer`` name these rules.
+ignores a negative ``gradient_clip_val``. It refuses a zero ``devices``, ``num_nodes`` below 1,
+``max_epochs`` or ``max_steps`` below -1 and a ``limit_*_batches`` outside [0, 1] that is not a
+whole number, but only when the Trainer is built. Each rule here refuses no value Lightning takes
+(``tests/test_early_checks.py`` builds a Trainer with each side of every boundary); strings and
+device lists are left to Lightning, whose accelerators read them differently. Lightning's class,
+not ours, so its ``_target_`` does not lead here: ``train()`` and ``assembly.build_trainer`` name
+these rules.
 """
 
 from functools import partial
@@ -24,8 +29,43 @@ def gradient_clip_val(name: str, value: Any) -> float | None:
     return value
 
 
+def devices(name: str, value: Any) -> Any:
+    """An integer must be >= 1, or -1 (every device); 'auto', strings and id lists are Lightning's."""
+    if checks.is_int(value) and (value == 0 or value < -1):
+        raise ArgumentError.of(name, value, "an integer >= 1, -1 (all devices), 'auto', or device ids")
+    return value
+
+
+def max_steps(name: str, value: Any) -> int:
+    if not (checks.is_int(value) and value >= -1):
+        raise ArgumentError.of(name, value, "-1 (no limit) or an integer >= 0")
+    return value
+
+
+def max_epochs(name: str, value: Any) -> int | None:
+    if value is None:  # Lightning's default: 1000 epochs unless max_steps is set
+        return None
+    if not (checks.is_int(value) and value >= -1):
+        raise ArgumentError.of(name, value, "null, -1 (no limit) or an integer >= 0")
+    return value
+
+
+def batch_limit(name: str, value: Any) -> float | int | None:
+    """A fraction of the batches in [0, 1], or a whole number of batches (5 or 5.0)."""
+    if value is None:
+        return None
+    if not (checks.is_number(value) and value >= 0 and (value <= 1 or float(value).is_integer())):
+        raise ArgumentError.of(name, value, "null, a fraction in [0, 1] or a whole number of batches")
+    return value
+
+
 Trainer = Arguments(
     accumulate_grad_batches=partial(checks.integer, minimum=1),
     check_val_every_n_epoch=check_val_every_n_epoch,
     gradient_clip_val=gradient_clip_val,
+    devices=devices,
+    num_nodes=partial(checks.integer, minimum=1),
+    max_epochs=max_epochs,
+    max_steps=max_steps,
+    **{f"limit_{split}_batches": batch_limit for split in ("train", "val", "test", "predict")},
 )
