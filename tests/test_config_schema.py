@@ -39,8 +39,8 @@ BAD_VALUES = {
     "train=yes": "train='yes' is not allowed: use true or false",
     "trainer.check_val_every_n_epoch=0": "trainer.check_val_every_n_epoch=0 is not allowed: "
     "use an integer >= 1",
-    "callbacks.model_checkpoint.save_top_k=-2": "callbacks.model_checkpoint: "
-    "Invalid value for save_top_k=-2. Must be >= -1",
+    "callbacks.model_checkpoint.save_top_k=-2": "callbacks.model_checkpoint.save_top_k=-2 is not allowed: "
+    "use an integer >= -1",
     "trainer.limit_train_batches=1.5": "trainer.limit_train_batches=1.5 is not allowed: "
     "use null, a fraction in [0, 1] or a whole number of batches",
     "trainer.gradient_clip_val=-1.0": "trainer.gradient_clip_val=-1.0 is not allowed: "

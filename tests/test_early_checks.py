@@ -85,6 +85,10 @@ EVERY_COMPONENT = {
     "callbacks.nonfinite_guard.check_every_n_steps=-1": ("callbacks.nonfinite_guard", {}),
     "callbacks.preemption.filename=''": ("callbacks.preemption", {}),
     "callbacks.best_score.mode=best": ("callbacks.best_score", {}),
+    "callbacks.model_checkpoint.save_top_k=-2": ("callbacks.model_checkpoint", {}),
+    "callbacks.model_checkpoint.mode=best": ("callbacks.model_checkpoint", {}),
+    "callbacks.last_checkpoint.save_top_k=-3": ("callbacks.last_checkpoint", {}),
+    "callbacks.step_checkpoint.every_n_train_steps=-1": ("callbacks.step_checkpoint", {}),
 }
 
 
@@ -175,9 +179,6 @@ def _our_targets() -> set[str]:
 # Our classes in conf/ that declare no arguments: their arguments are Lightning's (Lightning
 # checks them when they are built) or they take none.
 LIGHTNING_ARGUMENTS = {
-    "litplate.runtime.callbacks.best_checkpoint.BestCheckpoint",
-    "litplate.runtime.callbacks.last_checkpoint.LastCheckpoint",
-    "litplate.runtime.callbacks.model_checkpoint.ModelCheckpoint",
     "litplate.runtime.callbacks.lr_monitor.LearningRateMonitor",
     "litplate.runtime.callbacks.progress_bar.RichProgressBar",
     "litplate.runtime.callbacks.progress_bar.TQDMProgressBar",

@@ -5,6 +5,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch import callbacks
 
+from litplate.runtime.callbacks import model_checkpoint_args
+
 
 class ModelCheckpoint(callbacks.ModelCheckpoint):
     """Lightning's ModelCheckpoint: the same files, state and state key, minus two per-step costs.
@@ -14,7 +16,12 @@ class ModelCheckpoint(callbacks.ModelCheckpoint):
       settings do not change once it is built, so the key is built once.
     - With neither a step nor a time trigger (``every_n_train_steps=0``, no ``train_time_interval``:
       every checkpoint of the default config) its batch-end check can never save, so it is skipped.
+
+    Its counts and mode are checked by ``model_checkpoint_args`` (also before torch loads).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **model_checkpoint_args.ModelCheckpoint.checked(kwargs))
 
     @property
     def state_key(self) -> str:

@@ -1,0 +1,6 @@
+"""BestCheckpoint's arguments: ModelCheckpoint's (``model_checkpoint_args.py``)."""
+
+from litplate.runtime.arguments import Arguments
+from litplate.runtime.callbacks import model_checkpoint_args
+
+BestCheckpoint = Arguments(model_checkpoint_args.ModelCheckpoint)
