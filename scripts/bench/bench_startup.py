@@ -44,7 +44,7 @@ MISTAKES = {
     "callback value (callbacks.ema.decay=1)": ["callbacks.ema.decay=1"],
     "Trainer value of ours (trainer.accumulate_grad_batches=0)": ["trainer.accumulate_grad_batches=0"],
     "Lightning's value (trainer.precision=17)": ["trainer.precision=17"],
-    "Trainer value Lightning refuses, checked early (trainer.devices=0)": ["trainer.devices=0"],
+    "Lightning's rule, checked early (trainer.devices=0)": ["trainer.devices=0"],
     "mistyped key (trainer.max_epcohs=3)": ["trainer.max_epcohs=3"],
     "entry key value (seed=abc)": ["seed=abc"],
 }
