@@ -86,19 +86,27 @@ class Clock(L.Callback):
     def __init__(self) -> None:
         self.losses: list[torch.Tensor] = []
         self.step_seconds: list[float] = []
-        self._last = self._val = self._val_start = 0.0
+        self._last = self._val = 0.0
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         torch.manual_seed(DROPOUT_SEED)
+        # The whole validation run, not only on_validation_start..end: Lightning's setup and teardown
+        # around those hooks (dataloader checks, model.eval(), zero_grad, model.train()) is
+        # validation's cost too, and only the template validates. This loop object only: timing.
+        loop = trainer.fit_loop.epoch_loop.val_loop
+        run = loop.run
+
+        def timed_run(*args: Any, **kwargs: Any) -> Any:
+            start = now()
+            try:
+                return run(*args, **kwargs)
+            finally:
+                self._val += now() - start
+
+        loop.run = timed_run
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._last, self._val = now(), 0.0
-
-    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._val_start = now()
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._val += now() - self._val_start
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.losses.append(outputs["loss"] if isinstance(outputs, dict) else outputs)
@@ -310,6 +318,37 @@ def per_hook(profiler: SimpleProfiler, steps: int) -> dict[str, float]:
     return costs
 
 
+def step_kind(index: int, per_epoch: int, log_every: int) -> str:
+    """Which kind of step the ``index``-th timed one is (the first epoch is not timed). A logged
+    step's writing happens after its own ``on_train_batch_end``, so it falls in the next interval."""
+    batch, step = index % per_epoch, index + per_epoch
+    if batch == 0:
+        return "epoch's first (after the last epoch's end)"
+    if batch == per_epoch - 1:
+        return "epoch's last"
+    if log_every and ((step + 1) % log_every == 0 or step % log_every == 0):
+        return "logged, or the one after"
+    return "other"
+
+
+def print_step_kinds(runs: dict[str, list[list[float]]], per_epoch: int, log_every: int) -> None:
+    """Where the template's time per step differs from plain Lightning's, by kind of step: each
+    kind's steps (fastest of the repeats) and their share of the difference per step."""
+    best = {loop: list(map(min, zip(*r, strict=True))) for loop, r in runs.items()}
+    steps = len(best["template"])
+    kinds: dict[str, list[int]] = {}
+    for i in range(steps):
+        kinds.setdefault(step_kind(i, per_epoch, log_every), []).append(i)
+    print("  by kind of step, us: steps  bare  plain L  template  (template - plain L) per step of all")
+    for kind, indices in kinds.items():
+        mean = {loop: sum(best[loop][i] for i in indices) / len(indices) * 1e6 for loop in best}
+        share = (mean["template"] - mean["plain Lightning"]) * len(indices) / steps
+        print(
+            f"    {kind:44s} {len(indices):4d} {mean['bare']:7.0f} {mean['plain Lightning']:7.0f}"
+            f" {mean['template']:7.0f}  {share:+7.0f}"
+        )
+
+
 def measure(name: str, overrides: list[str], epochs: int, repeats: int, profile: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as out:
         cfg = compose_cfg([f"trainer.max_epochs={epochs}", *overrides], out)
@@ -366,6 +405,8 @@ def measure(name: str, overrides: list[str], epochs: int, repeats: int, profile:
             "plain Lightning / bare": best["bare"] / best["plain Lightning"],
         }
         print("  speed    " + "   ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
+        if cfg.trainer.accelerator == "cpu":
+            print_step_kinds(runs, len(losses["bare"]) // epochs, cfg.trainer.log_every_n_steps)
         if profile:
             hooks = {}
             for loop in ("plain Lightning", "template"):
