@@ -337,6 +337,7 @@ def print_step_kinds(runs: dict[str, list[list[float]]], per_epoch: int, log_eve
     best = {loop: list(map(min, zip(*r, strict=True))) for loop, r in runs.items()}
     steps = len(best["template"])
     kinds: dict[str, list[int]] = {}
+    other = float("nan")
     for i in range(steps):
         kinds.setdefault(step_kind(i, per_epoch, log_every), []).append(i)
     print("  by kind of step, us: steps  bare  plain L  template  (template - plain L) per step of all")
@@ -347,6 +348,9 @@ def print_step_kinds(runs: dict[str, list[list[float]]], per_epoch: int, log_eve
             f"    {kind:44s} {len(indices):4d} {mean['bare']:7.0f} {mean['plain Lightning']:7.0f}"
             f" {mean['template']:7.0f}  {share:+7.0f}"
         )
+        if kind == "other":
+            other = mean["plain Lightning"] / mean["template"]
+    print(f"  template / plain Lightning on the other steps: {other:.3f}")
 
 
 def measure(name: str, overrides: list[str], epochs: int, repeats: int, profile: bool) -> dict[str, float]:

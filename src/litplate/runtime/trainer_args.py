@@ -3,10 +3,12 @@ the everyday ones whose bad values it refuses only once it is imported (~4 s lat
 
 Lightning divides by ``accumulate_grad_batches`` and ``check_val_every_n_epoch`` mid-fit, and
 ignores a negative ``gradient_clip_val``. It refuses a zero ``devices``, ``num_nodes`` below 1,
-``max_epochs`` or ``max_steps`` below -1 and a ``limit_*_batches`` outside [0, 1] that is not a
-whole number, but only when the Trainer is built. Each rule here refuses no value Lightning takes
+``max_epochs`` or ``max_steps`` below -1, a ``limit_*_batches`` outside [0, 1] that is not a
+whole number, a ``precision`` it has no name for and a ``gradient_clip_algorithm`` other than norm
+or value, but only when the Trainer is built. Each rule here refuses no value Lightning takes
 (``tests/test_early_checks.py`` builds a Trainer with each side of every boundary); strings and
-device lists are left to Lightning, whose accelerators read them differently. Lightning's class,
+device lists are left to Lightning, whose accelerators read them differently, and so are the
+accelerator and strategy names, which packages can register. Lightning's class,
 not ours, so its ``_target_`` does not lead here: ``train()`` and ``assembly.build_trainer`` name
 these rules.
 """
@@ -59,10 +61,34 @@ def batch_limit(name: str, value: Any) -> float | int | None:
     return value
 
 
+# Lightning 2.6's precision names (lightning.fabric.plugins.precision.precision), then its aliases.
+PRECISIONS = (
+    "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true",
+    "transformer-engine", "transformer-engine-float16",
+)  # fmt: skip
+PRECISION_ALIASES = (16, 32, 64, "16", "32", "64", "bf16")
+
+
+def precision(name: str, value: Any) -> Any:
+    """A name Lightning knows; whether it fits the device (no fp16 AMP on a CPU) stays Lightning's."""
+    named = isinstance(value, str) or checks.is_int(value)  # not 32.0: Lightning refuses floats
+    if value is None or (named and value in PRECISIONS + PRECISION_ALIASES):
+        return value
+    raise ArgumentError.of(name, value, f"null or one of {', '.join(PRECISIONS)} (or 16, 32, 64, bf16)")
+
+
+def gradient_clip_algorithm(name: str, value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value.lower() in ("norm", "value")):
+        return value
+    raise ArgumentError.of(name, value, "null, norm or value")
+
+
 Trainer = Arguments(
     accumulate_grad_batches=partial(checks.integer, minimum=1),
     check_val_every_n_epoch=check_val_every_n_epoch,
     gradient_clip_val=gradient_clip_val,
+    gradient_clip_algorithm=gradient_clip_algorithm,
+    precision=precision,
     devices=devices,
     num_nodes=partial(checks.integer, minimum=1),
     max_epochs=max_epochs,
