@@ -70,7 +70,7 @@ PRECISION_ALIASES = (16, 32, 64, "16", "32", "64", "bf16")
 
 
 def precision(name: str, value: Any) -> Any:
-    """A name Lightning knows; whether it fits the device (no fp16 AMP on a CPU) stays Lightning's."""
+    """A name Lightning knows; whether it can run here (transformer-engine's package) is Lightning's."""
     named = isinstance(value, str) or checks.is_int(value)  # not 32.0: Lightning refuses floats
     if value is None or (named and value in PRECISIONS + PRECISION_ALIASES):
         return value
