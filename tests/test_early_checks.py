@@ -10,6 +10,7 @@ that a component without such a module is still checked, when it is built.
 import re
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import lightning as L
@@ -119,6 +120,8 @@ def test_the_early_check_is_the_components_own(tmp_path, image_folder, overrides
         "trainer.limit_train_batches=1.5",
         "trainer.precision=bf16mixed",
         "trainer.gradient_clip_algorithm=l2",
+        "trainer.accelerator=gpus",
+        "trainer.strategy=dpp",
     ],
 )
 def test_the_early_trainer_check_is_the_one_made_when_it_is_built(tmp_path, override):
@@ -137,6 +140,8 @@ LIGHTNING_REFUSES = [
     ("max_steps", -2), ("max_steps", None), ("limit_train_batches", -1), ("limit_val_batches", 1.5),
     ("precision", 17), ("precision", 32.0), ("precision", True), ("precision", "BF16-mixed"),
     ("precision", "fp16"), ("gradient_clip_algorithm", "l2"), ("gradient_clip_algorithm", 1),
+    ("accelerator", "gpus"), ("accelerator", "CPU"), ("accelerator", None), ("accelerator", 1),
+    ("strategy", "dpp"), ("strategy", " ddp"), ("strategy", None), ("strategy", 2),
 ]  # fmt: skip
 LIGHTNING_TAKES = [
     ("devices", 1), ("devices", "auto"), ("num_nodes", 1), ("max_epochs", -1), ("max_epochs", 0),
@@ -147,6 +152,9 @@ LIGHTNING_TAKES = [
     ("precision", "bf16"), ("precision", "bf16-mixed"), ("precision", "bf16-true"), ("precision", "16-true"),
     ("gradient_clip_algorithm", None), ("gradient_clip_algorithm", "norm"),
     ("gradient_clip_algorithm", "Value"),
+    ("accelerator", "cpu"), ("accelerator", "auto"), ("strategy", "auto"), ("strategy", "ddp"),
+    ("strategy", "DDP"), ("strategy", "ddp_spawn"), ("strategy", "single_device"),
+    ("strategy", "ddp_find_unused_parameters_true"),
 ]  # fmt: skip
 
 
@@ -158,7 +166,7 @@ def test_the_early_trainer_rules_refuse_exactly_what_lightning_refuses(key, valu
     # Lightning's own Trainer, built without our rules on the CPU: an early rule must never refuse
     # a value that Lightning takes, nor let through one that it refuses later.
     try:
-        L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, **{key: value})
+        L.Trainer(**{"accelerator": "cpu", "logger": False, "enable_checkpointing": False, key: value})
         lightning_refuses = False
     except Exception:  # noqa: BLE001 - Lightning raises TypeError, ValueError or its own exception
         lightning_refuses = True
@@ -168,6 +176,18 @@ def test_the_early_trainer_rules_refuse_exactly_what_lightning_refuses(key, valu
     except ArgumentError:
         we_refuse = True
     assert (we_refuse, lightning_refuses) == (refused, refused)
+
+
+def test_the_early_names_are_lightnings():
+    # Fails when Lightning adds or drops a name: the early rules must then follow.
+    from lightning.fabric.plugins.precision.precision import _PRECISION_INPUT
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    precisions = {name for literal in typing.get_args(_PRECISION_INPUT) for name in typing.get_args(literal)}
+    assert precisions == {*trainer_args.PRECISIONS, *trainer_args.PRECISION_ALIASES}
+    assert {*AcceleratorRegistry.available_accelerators(), "auto", "gpu"} == set(trainer_args.ACCELERATORS)
+    assert {*StrategyRegistry.available_strategies(), "auto"} == set(trainer_args.STRATEGIES)
 
 
 def test_a_component_without_declared_arguments_is_checked_when_built(tmp_path):

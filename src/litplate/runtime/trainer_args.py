@@ -4,15 +4,16 @@ the everyday ones whose bad values it refuses only once it is imported (~4 s lat
 Lightning divides by ``accumulate_grad_batches`` and ``check_val_every_n_epoch`` mid-fit, and
 ignores a negative ``gradient_clip_val``. It refuses a zero ``devices``, ``num_nodes`` below 1,
 ``max_epochs`` or ``max_steps`` below -1, a ``limit_*_batches`` outside [0, 1] that is not a
-whole number, a ``precision`` it has no name for and a ``gradient_clip_algorithm`` other than norm
-or value, but only when the Trainer is built. Each rule here refuses no value Lightning takes
-(``tests/test_early_checks.py`` builds a Trainer with each side of every boundary); strings and
-device lists are left to Lightning, whose accelerators read them differently, and so are the
-accelerator and strategy names, which packages can register. Lightning's class,
+whole number, a ``precision``, ``accelerator`` or ``strategy`` it has no name for and a
+``gradient_clip_algorithm`` other than norm or value, but only when the Trainer is built. Each rule
+here refuses no value Lightning takes (``tests/test_early_checks.py`` builds a Trainer with each side
+of every boundary); ``devices`` strings and lists are left to Lightning, whose accelerators read them
+differently, and so is whether a named device, strategy or precision can run here. Lightning's class,
 not ours, so its ``_target_`` does not lead here: ``train()`` and ``assembly.build_trainer`` name
 these rules.
 """
 
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -77,6 +78,36 @@ def precision(name: str, value: Any) -> Any:
     raise ArgumentError.of(name, value, f"null or one of {', '.join(PRECISIONS)} (or 16, 32, 64, bf16)")
 
 
+# The names in Lightning 2.6's AcceleratorRegistry and StrategyRegistry, which only Lightning's own
+# modules fill (tests/test_early_checks.py compares them). A class of one's own is given as a
+# ``_target_`` node, which these rules leave to be built.
+ACCELERATORS = ("auto", "cpu", "cuda", "gpu", "mps", "tpu")
+STRATEGIES = (
+    "auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "ddp_find_unused_parameters_false",
+    "ddp_find_unused_parameters_true", "ddp_spawn_find_unused_parameters_false",
+    "ddp_spawn_find_unused_parameters_true", "ddp_fork_find_unused_parameters_false",
+    "ddp_fork_find_unused_parameters_true", "ddp_notebook_find_unused_parameters_false",
+    "ddp_notebook_find_unused_parameters_true", "deepspeed", "deepspeed_stage_1", "deepspeed_stage_2",
+    "deepspeed_stage_2_offload", "deepspeed_stage_3", "deepspeed_stage_3_offload",
+    "deepspeed_stage_3_offload_nvme", "fsdp", "fsdp_cpu_offload", "single_device", "single_xla",
+    "xla_debug", "xla", "single_tpu",
+)  # fmt: skip
+
+
+def accelerator(name: str, value: Any) -> Any:
+    """A name Lightning knows, in its case (it refuses 'CPU'), or an Accelerator's ``_target_`` node."""
+    if isinstance(value, Mapping) or (isinstance(value, str) and value in ACCELERATORS):
+        return value
+    raise ArgumentError.of(name, value, f"one of {', '.join(ACCELERATORS)}, or a _target_ node")
+
+
+def strategy(name: str, value: Any) -> Any:
+    """A name Lightning knows, in any case, or a Strategy's ``_target_`` node."""
+    if isinstance(value, Mapping) or (isinstance(value, str) and value.lower() in STRATEGIES):
+        return value
+    raise ArgumentError.of(name, value, f"one of {', '.join(STRATEGIES)}, or a _target_ node")
+
+
 def gradient_clip_algorithm(name: str, value: Any) -> str | None:
     if value is None or (isinstance(value, str) and value.lower() in ("norm", "value")):
         return value
@@ -89,6 +120,8 @@ Trainer = Arguments(
     gradient_clip_val=gradient_clip_val,
     gradient_clip_algorithm=gradient_clip_algorithm,
     precision=precision,
+    accelerator=accelerator,
+    strategy=strategy,
     devices=devices,
     num_nodes=partial(checks.integer, minimum=1),
     max_epochs=max_epochs,
