@@ -1,9 +1,14 @@
 """build_trainer(): which of the configured callbacks the Trainer gets."""
 
+import io
+import threading
+import time
+
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.demos.boring_classes import BoringModel
+from rich.live import Live
 
 from litplate.runtime import callbacks
 from litplate.runtime.assembly import build_trainer
@@ -68,3 +73,47 @@ def test_the_rich_bar_updates_its_training_row_as_often_as_it_draws_and_ends_eac
     assert len(seen) <= 8  # of 80 batches
     row = bar.progress.tasks[bar.train_progress_bar_id]
     assert row.completed == 40  # the last update of the last epoch
+
+
+def _epoch_start_draws(bar_class, tmp_path, monkeypatch) -> tuple[int, str]:
+    """How often the display was drawn in the training thread during the epoch-start hooks, and
+    everything drawn (a terminal console of 200 columns, into a string)."""
+    inside, drawn_there = [False], [0]
+    live_refresh = Live.refresh
+
+    def refresh(self):
+        drawn_there[0] += inside[0] and threading.current_thread() is threading.main_thread()
+        live_refresh(self)
+
+    monkeypatch.setattr(Live, "refresh", refresh)
+    epoch_start = bar_class.on_train_epoch_start
+
+    def watched(self, trainer, pl_module):
+        inside[0] = True
+        try:
+            epoch_start(self, trainer, pl_module)
+        finally:
+            inside[0] = False
+
+    monkeypatch.setattr(bar_class, "on_train_epoch_start", watched)
+    out = io.StringIO()
+
+    class Slow(L.Callback):  # each epoch lasts several of the bar's drawing intervals (20 ms)
+        def on_train_batch_end(self, *args):
+            time.sleep(0.02)
+
+    bar = bar_class(refresh_rate=50, console_kwargs={"file": out, "force_terminal": True, "width": 200})
+    L.Trainer(
+        max_epochs=2, limit_train_batches=5, limit_val_batches=0, callbacks=[bar, Slow()],
+        logger=False, enable_checkpointing=False, enable_model_summary=False, default_root_dir=tmp_path,
+    ).fit(BoringModel())  # fmt: skip
+    return drawn_there[0], out.getvalue()
+
+
+def test_the_rich_bar_draws_a_new_epochs_row_from_its_own_thread(tmp_path, monkeypatch):
+    drawn_in_training_thread, shown = _epoch_start_draws(callbacks.RichProgressBar, tmp_path, monkeypatch)
+    assert drawn_in_training_thread == 0
+    assert "Epoch 0/1" in shown and "Epoch 1/1" in shown  # each epoch's row, drawn by rich's thread
+    # Lightning's own bar draws at each epoch's start, in the training thread
+    drawn_by_lightning, _ = _epoch_start_draws(L.pytorch.callbacks.RichProgressBar, tmp_path, monkeypatch)
+    assert drawn_by_lightning >= 2
