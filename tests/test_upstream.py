@@ -17,12 +17,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.strategies.launchers import subprocess_script
+from lightning.pytorch.trainer.connectors.logger_connector.result import _ResultCollection
 from omegaconf import open_dict
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from litplate.runtime.app import CONFIG_DIR
 from litplate.runtime.callbacks import PreemptionCheckpoint
+from litplate.runtime.upstream.lightning_20388_log_moves_its_result import ResultStaysOnItsDevice
 from litplate.runtime.upstream.lightning_21406_requeue_in_signal_handler import without_lightning_requeue
 from litplate.runtime.upstream.lightning_21938_resume_order import DeferredDataLoader
 from litplate.runtime.upstream.lightning_ddp_multirun import children_run_this_job_only, job_command
@@ -237,3 +239,22 @@ def test_lightning_21406_slurm_requeue_handler_saves_inside_a_training_step(tmp_
     assert without_lightning_requeue(None, [PreemptionCheckpoint(str(tmp_path), requeue_signal=None)]) is None
     monkeypatch.delenv("SLURM_NTASKS")
     assert without_lightning_requeue(None, [PreemptionCheckpoint(dirpath=str(tmp_path))]) is None
+
+
+def test_lightning_20388_each_log_call_rebuilds_its_result_though_nothing_moves():
+    results = _ResultCollection(training=True)
+    loss = torch.tensor(0.5)
+    results.log("training_step", "train/loss", loss, on_step=True, on_epoch=False)
+    result = results["training_step.train/loss"]
+    meta = result.meta
+    results.log("training_step", "train/loss", loss * 2, on_step=True, on_epoch=False)
+    assert result.value.device == loss.device and result.value == 1.0
+    assert result.meta is not meta  # Lightning's to() rebuilt the result: deep-copied its metadata
+
+    # The workaround's class: a move to where it is leaves it alone; a real move is still Lightning's.
+    result.__class__ = ResultStaysOnItsDevice
+    meta = result.meta
+    results.log("training_step", "train/loss", loss * 3, on_step=True, on_epoch=False)
+    assert result.meta is meta and result.value == 1.5
+    result.to(torch.device("meta"))
+    assert result.value.device.type == "meta" and result.meta is not meta

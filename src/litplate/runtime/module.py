@@ -34,6 +34,7 @@ from litplate.runtime.regularization import WeightPenalty
 from litplate.runtime.stopping import inside_epoch
 from litplate.runtime.training_plan import TrainingPlan
 from litplate.runtime.trusted_targets import check_targets, checkpoint_configs
+from litplate.runtime.upstream.lightning_20388_log_moves_its_result import stay_where_they_are
 
 # Logged by every TaskModule, whatever its task: the objective and its parts.
 OBJECTIVE_TERMS = ("loss_epoch", "data_loss", "l1", "l2")
@@ -213,12 +214,18 @@ class TaskModule(L.LightningModule):
             return data_loss * self._data_scale[batch_idx] + (l1 + l2) * self._penalty_scale[batch_idx]
         return objective
 
+    def log(self, name: str, value: Any, *args: Any, **kwargs: Any) -> None:
+        """Lightning's; then its result object no longer walks itself on each call to move where it
+        is (``upstream/lightning_20388_log_moves_its_result.py``)."""
+        super().log(name, value, *args, **kwargs)
+        stay_where_they_are(self._trainer)
+
     def _step_is_logged(self) -> bool:
         """Whether the loggers write this step's values (every ``trainer.log_every_n_steps``).
 
-        ``self.log`` costs more than a small model's whole step (Lightning moves its result
-        object's state to the device on every call), so it is called only on the steps that get
-        written; the progress bar shows the last written value.
+        ``self.log`` costs a good part of a small model's step (more than all of it before ``log``
+        below), so it is called only on the steps that get written; the progress bar shows the last
+        written value.
         """
         every = self.trainer.log_every_n_steps
         return bool(every) and (self.global_step + 1) % every == 0
