@@ -53,26 +53,45 @@ def test_the_rich_bar_updates_its_training_row_as_often_as_it_draws_and_ends_eac
     tmp_path, monkeypatch
 ):
     # refresh_rate=1: one draw a second. A BoringModel epoch of 40 batches takes far less, so
-    # Lightning's per-batch update runs on the first batch, on the logged steps (the bar shows their
-    # new values: steps 25, 50, 75) and on each epoch's last batch only.
+    # Lightning's per-batch update runs on the first batch and on each epoch's last batch only. The
+    # logged steps' values (steps 25, 50, 75) are read on those steps; the next update shows them.
     seen: list[tuple[int, int]] = []
+    read: list[tuple[int, float | None]] = []
+    shown: list[float | None] = []
     lightning_update = L.pytorch.callbacks.RichProgressBar.on_train_batch_end
 
     def counted(self, trainer, pl_module, outputs, batch, batch_idx):
         seen.append((trainer.current_epoch, batch_idx))
         lightning_update(self, trainer, pl_module, outputs, batch, batch_idx)
 
+    class LogsItsStep(BoringModel):
+        def training_step(self, batch, batch_idx):
+            self.log("train/loss", torch.tensor(float(self.global_step)))
+            return super().training_step(batch, batch_idx)
+
+    class Reads(callbacks.RichProgressBar):
+        def _read(self, trainer):
+            super()._read(trainer)
+            read.append((trainer.global_step, self._values.get("train/loss")))
+
+        def get_metrics(self, trainer, pl_module):
+            items = super().get_metrics(trainer, pl_module)
+            shown.append(items.get("train/loss"))
+            return items
+
     monkeypatch.setattr(L.pytorch.callbacks.RichProgressBar, "on_train_batch_end", counted)
-    bar = callbacks.RichProgressBar(refresh_rate=1)
+    bar = Reads(refresh_rate=1)
     L.Trainer(
         max_epochs=2, limit_train_batches=40, limit_val_batches=0, log_every_n_steps=25, callbacks=[bar],
         logger=False, enable_checkpointing=False, enable_model_summary=False, default_root_dir=tmp_path,
-    ).fit(BoringModel())  # fmt: skip
+    ).fit(LogsItsStep())  # fmt: skip
     assert seen[0] == (0, 0) and seen[-1] == (1, 39)
-    assert {(0, 24), (0, 39), (1, 9), (1, 34)} <= set(seen)
-    assert len(seen) <= 8  # of 80 batches
+    assert {(0, 39), (1, 39)} <= set(seen)
+    assert len(seen) <= 6  # of 80 batches
+    assert read == [(25, 24.0), (50, 49.0), (75, 74.0)]  # each logged step's value, on its own step
     row = bar.progress.tasks[bar.train_progress_bar_id]
     assert row.completed == 40  # the last update of the last epoch
+    assert shown[-1] == 74.0  # what the row shows at the end: the last logged step's value
 
 
 def _epoch_start_draws(bar_class, tmp_path, monkeypatch) -> tuple[int, str]:
