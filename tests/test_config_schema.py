@@ -30,7 +30,7 @@ BAD_VALUES = {
     "trainer.devices=0": "trainer.devices=0 is not allowed: use an integer >= 1, -1 (all devices), 'auto', "
     "or device ids",
     "trainer.devices=two": "trainer: `devices` selected with `CPUAccelerator` should be an int > 0.",
-    "model.scheduler.factor=1.5": "model.scheduler: Factor should be < 1.0.",
+    "model.scheduler.factor=1.5": "model.scheduler.factor=1.5 is not allowed: use a number in [0, 1)",
     "model.scheduler.patience=-1": "model.scheduler.patience=-1 is not allowed: use an integer >= 0",
     "model.net.hidden=[256,0]": "model.net.hidden=[256, 0] is not allowed: "
     "use an integer >= 1, or a list of them",

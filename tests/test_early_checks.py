@@ -15,10 +15,11 @@ from pathlib import Path
 
 import lightning as L
 import pytest
+import torch
 import yaml
 from conftest import FAST, ROOT, make_cfg, run_script
 
-from litplate.runtime import arguments, trainer_args
+from litplate.runtime import arguments, module_args, trainer_args
 from litplate.runtime.app import CONFIG_DIR
 from litplate.runtime.assembly import build_trainer
 from litplate.runtime.components import build
@@ -71,6 +72,9 @@ EVERY_COMPONENT = {
     "model.optimizer.lr=-0.1": ("model", SHAPES),
     "+model.scheduler.cooldown=1.5": ("model", SHAPES),
     "+model.scheduler.threshold=-1": ("model", SHAPES),
+    "model.scheduler.factor=1.5": ("model", SHAPES),
+    "model.optimizer.weight_decay=-1": ("model", SHAPES),
+    "model/optimizer=sgd model.optimizer.momentum=0 +model.optimizer.nesterov=true": ("model", SHAPES),
     "model=regressor model.regularization.l2=-1": ("model", {"input_shape": [10], "num_outputs": 1}),
     "data.eval_batch_size=0": ("data", {}),
     "data.val_fraction=0.6 data.test_fraction=0.5": ("data", {}),
@@ -176,6 +180,44 @@ def test_the_early_trainer_rules_refuse_exactly_what_lightning_refuses(key, valu
     except ArgumentError:
         we_refuse = True
     assert (we_refuse, lightning_refuses) == (refused, refused)
+
+
+# Each side of every boundary of torch's own rules for the everyday optimizers and the plateau
+# scheduler (runtime/module_args.py): (class, argument, value, refused).
+TORCH_BOUNDARIES = [
+    ("AdamW", "lr", -0.1, True), ("AdamW", "lr", 0.1, False), ("AdamW", "weight_decay", -0.01, True),
+    ("AdamW", "weight_decay", 0.0, False), ("AdamW", "eps", -1e-8, True), ("AdamW", "eps", 0.0, False),
+    ("AdamW", "betas", [0.9, 1.0], True), ("AdamW", "betas", [-0.1, 0.9], True),
+    ("AdamW", "betas", [0.0, 0.999], False), ("Adam", "weight_decay", -1, True),
+    ("Adam", "betas", [0.5, 0.5], False),
+    ("SGD", "momentum", -0.5, True), ("SGD", "momentum", 0.0, False), ("SGD", "weight_decay", -1, True),
+    ("SGD", "nesterov", True, True), ("SGD", "nesterov", False, False),
+    ("ReduceLROnPlateau", "factor", 1.0, True), ("ReduceLROnPlateau", "factor", 0.99, False),
+    ("ReduceLROnPlateau", "mode", "maximum", True), ("ReduceLROnPlateau", "mode", "max", False),
+    ("ReduceLROnPlateau", "threshold_mode", "relative", True),
+    ("ReduceLROnPlateau", "threshold_mode", "abs", False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("cls", "key", "value", "refused"), TORCH_BOUNDARIES)
+def test_the_early_optimizer_and_scheduler_rules_refuse_what_torch_refuses(cls, key, value, refused):
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    try:
+        if cls == "ReduceLROnPlateau":
+            torch.optim.lr_scheduler.ReduceLROnPlateau(torch.optim.SGD(params, lr=0.1), **{key: value})
+        else:
+            getattr(torch.optim, cls)(params, **{"lr": 0.1, key: value})
+        torch_refuses = False
+    except (ValueError, TypeError):
+        torch_refuses = True
+    group = "scheduler" if cls == "ReduceLROnPlateau" else "optimizer"
+    node = {"_target_": f"torch.optim.{'lr_scheduler.' if group == 'scheduler' else ''}{cls}", key: value}
+    try:
+        module_args.TaskModule.checked({group: node})
+        we_refuse = False
+    except ArgumentError:
+        we_refuse = True
+    assert (we_refuse, torch_refuses) == (refused, refused)
 
 
 def test_the_early_names_are_lightnings():
