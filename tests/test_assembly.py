@@ -49,6 +49,12 @@ def test_the_template_checkpoints_keep_lightnings_state_keys_and_save_every_n_st
     assert not (tmp_path / "never").exists()
 
 
+class _LogsItsStep(BoringModel):
+    def training_step(self, batch, batch_idx):
+        self.log("train/loss", torch.tensor(float(self.global_step)))
+        return super().training_step(batch, batch_idx)
+
+
 def test_the_rich_bar_updates_its_training_row_as_often_as_it_draws_and_ends_each_epoch_complete(
     tmp_path, monkeypatch
 ):
@@ -63,11 +69,6 @@ def test_the_rich_bar_updates_its_training_row_as_often_as_it_draws_and_ends_eac
     def counted(self, trainer, pl_module, outputs, batch, batch_idx):
         seen.append((trainer.current_epoch, batch_idx))
         lightning_update(self, trainer, pl_module, outputs, batch, batch_idx)
-
-    class LogsItsStep(BoringModel):
-        def training_step(self, batch, batch_idx):
-            self.log("train/loss", torch.tensor(float(self.global_step)))
-            return super().training_step(batch, batch_idx)
 
     class Reads(callbacks.RichProgressBar):
         def _read(self, trainer):
@@ -84,7 +85,7 @@ def test_the_rich_bar_updates_its_training_row_as_often_as_it_draws_and_ends_eac
     L.Trainer(
         max_epochs=2, limit_train_batches=40, limit_val_batches=0, log_every_n_steps=25, callbacks=[bar],
         logger=False, enable_checkpointing=False, enable_model_summary=False, default_root_dir=tmp_path,
-    ).fit(LogsItsStep())  # fmt: skip
+    ).fit(_LogsItsStep())  # fmt: skip
     assert seen[0] == (0, 0) and seen[-1] == (1, 39)
     assert {(0, 39), (1, 39)} <= set(seen)
     assert len(seen) <= 6  # of 80 batches
@@ -136,3 +137,30 @@ def test_the_rich_bar_draws_a_new_epochs_row_from_its_own_thread(tmp_path, monke
     # Lightning's own bar draws at each epoch's start, in the training thread
     drawn_by_lightning, _ = _epoch_start_draws(L.pytorch.callbacks.RichProgressBar, tmp_path, monkeypatch)
     assert drawn_by_lightning >= 2
+
+
+def test_the_rich_bar_catches_up_when_fit_stops_inside_an_epoch(tmp_path):
+    bar = callbacks.RichProgressBar(refresh_rate=1)  # one update a second: none due after the first
+    L.Trainer(
+        max_steps=33, limit_train_batches=40, limit_val_batches=0, log_every_n_steps=5, callbacks=[bar],
+        logger=False, enable_checkpointing=False, enable_model_summary=False, default_root_dir=tmp_path,
+    ).fit(_LogsItsStep())  # fmt: skip
+    assert bar.progress.tasks[bar.train_progress_bar_id].completed == 33  # not where the last update was
+    assert bar._items["train/loss"] == 29.0  # the last logged step's value
+
+
+def test_a_disabled_rich_bar_reads_nothing(tmp_path):
+    reads: list[int] = []
+
+    class Counts(callbacks.RichProgressBar):
+        def _read(self, trainer):
+            reads.append(trainer.global_step)
+            super()._read(trainer)
+
+    bar = Counts(refresh_rate=1)
+    bar.disable()  # as Lightning does on every rank but 0
+    L.Trainer(
+        max_epochs=1, limit_train_batches=20, limit_val_batches=0, log_every_n_steps=5, callbacks=[bar],
+        logger=False, enable_checkpointing=False, enable_model_summary=False, default_root_dir=tmp_path,
+    ).fit(_LogsItsStep())  # fmt: skip
+    assert reads == []

@@ -52,12 +52,14 @@ class RichProgressBar(_ShowsLoggedValues, callbacks.RichProgressBar):
     Rich draws ``refresh_rate`` times a second from its own thread; Lightning updates the row's
     count and values on every batch, ~30 us of locking and bookkeeping (0.2 ms on a step whose
     values are read) that no one sees when a batch takes milliseconds. Here the update runs when
-    1/``refresh_rate`` s has passed since the last one, and on an epoch's last batch, so the row
-    never ends an epoch behind. A logged step's values are read on that step (the only steps they
-    may be read on) and shown by the next update.
+    1/``refresh_rate`` s has passed since the last one, on an epoch's last batch, and before
+    validation or the epoch's end when fit stops inside an epoch, so the row never ends behind. A
+    logged step's values are read on that step (the only steps they may be read on) and shown by
+    the next update.
     """
 
     _next_update = 0.0  # time.monotonic() from which the next batch updates the row
+    _behind: int | None = None  # the batch_idx of the latest batch the row does not show yet
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -65,11 +67,27 @@ class RichProgressBar(_ShowsLoggedValues, callbacks.RichProgressBar):
         now = time.monotonic()
         last = batch_idx + 1 == trainer.num_training_batches
         if now < self._next_update and not last:
-            if self._after_logged_step(trainer):
+            self._behind = batch_idx
+            if self.is_enabled and self._after_logged_step(trainer):
                 self._read(trainer)  # now, the only step it may be read on; shown by the next update
             return
         self._next_update = now + 1 / max(self.refresh_rate, 1)
+        self._behind = None
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def _catch_up(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The row's update for the latest batch, if it was skipped (Lightning's reads only the index)."""
+        if self._behind is not None:
+            behind, self._behind = self._behind, None
+            super().on_train_batch_end(trainer, pl_module, None, None, behind)
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._catch_up(trainer, pl_module)
+        super().on_validation_start(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._catch_up(trainer, pl_module)
+        super().on_train_epoch_end(trainer, pl_module)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Lightning's, the new row drawn by rich's thread within 1/``refresh_rate`` s.
