@@ -11,7 +11,9 @@ import re
 import subprocess
 import sys
 import typing
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import pytest
@@ -168,18 +170,21 @@ LIGHTNING_TAKES = [
 )
 def test_the_early_trainer_rules_refuse_exactly_what_lightning_refuses(key, value, refused):
     # Lightning's own Trainer, built without our rules on the CPU: an early rule must never refuse
-    # a value that Lightning takes, nor let through one that it refuses later.
-    try:
-        L.Trainer(**{"accelerator": "cpu", "logger": False, "enable_checkpointing": False, key: value})
-        lightning_refuses = False
-    except Exception:  # noqa: BLE001 - Lightning raises TypeError, ValueError or its own exception
-        lightning_refuses = True
-    try:
-        trainer_args.Trainer.checked({key: value})
-        we_refuse = False
-    except ArgumentError:
-        we_refuse = True
+    # a value that Lightning takes, nor let through one that it refuses later (with TypeError,
+    # ValueError or an exception of its own).
+    trainer = {"accelerator": "cpu", "logger": False, "enable_checkpointing": False, key: value}
+    lightning_refuses = refuses(lambda: L.Trainer(**trainer), Exception)
+    we_refuse = refuses(lambda: trainer_args.Trainer.checked({key: value}), ArgumentError)
     assert (we_refuse, lightning_refuses) == (refused, refused)
+
+
+def refuses(build: Callable[[], Any], errors: type[Exception]) -> bool:
+    """Whether ``build()`` raises one of ``errors``."""
+    try:
+        build()
+    except errors:
+        return True
+    return False
 
 
 # Each side of every boundary of torch's own rules for the everyday optimizers and the plateau
@@ -202,21 +207,16 @@ TORCH_BOUNDARIES = [
 @pytest.mark.parametrize(("cls", "key", "value", "refused"), TORCH_BOUNDARIES)
 def test_the_early_optimizer_and_scheduler_rules_refuse_what_torch_refuses(cls, key, value, refused):
     params = [torch.nn.Parameter(torch.zeros(2))]
-    try:
-        if cls == "ReduceLROnPlateau":
-            torch.optim.lr_scheduler.ReduceLROnPlateau(torch.optim.SGD(params, lr=0.1), **{key: value})
-        else:
-            getattr(torch.optim, cls)(params, **{"lr": 0.1, key: value})
-        torch_refuses = False
-    except (ValueError, TypeError):
-        torch_refuses = True
-    group = "scheduler" if cls == "ReduceLROnPlateau" else "optimizer"
-    node = {"_target_": f"torch.optim.{'lr_scheduler.' if group == 'scheduler' else ''}{cls}", key: value}
-    try:
-        module_args.TaskModule.checked({group: node})
-        we_refuse = False
-    except ArgumentError:
-        we_refuse = True
+    if cls == "ReduceLROnPlateau":
+        group, target = "scheduler", f"torch.optim.lr_scheduler.{cls}"
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau
+        torch_refuses = refuses(lambda: plateau(torch.optim.SGD(params, lr=0.1), **{key: value}), ValueError)
+    else:
+        group, target = "optimizer", f"torch.optim.{cls}"
+        optimizer = getattr(torch.optim, cls)
+        torch_refuses = refuses(lambda: optimizer(params, **{"lr": 0.1, key: value}), ValueError)
+    node = {"_target_": target, key: value}
+    we_refuse = refuses(lambda: module_args.TaskModule.checked({group: node}), ArgumentError)
     assert (we_refuse, torch_refuses) == (refused, refused)
 
 
