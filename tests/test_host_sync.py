@@ -56,7 +56,8 @@ class SyncCounter(L.Callback):
                 self.reads[self.step].append(f"{name} at {where}")
 
 
-def test_training_steps_read_nothing_back_except_on_logged_steps(tmp_path, monkeypatch):
+def counted_run(tmp_path, monkeypatch, *overrides: str) -> SyncCounter:
+    """A real ``train()`` of the default config (plus ``overrides``), every host read counted."""
     reads_of: list[SyncCounter] = SyncCounter.made
     for name in READS:
         original = getattr(torch.Tensor, name)
@@ -67,15 +68,29 @@ def test_training_steps_read_nothing_back_except_on_logged_steps(tmp_path, monke
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(torch.Tensor, name, counted)
+    fixed = ["trainer.max_epochs=2", "trainer.accelerator=cpu", "test=false"]
+    counter = "+callbacks.sync_counter._target_=test_host_sync.SyncCounter"
+    train(make_cfg(tmp_path, [*fixed, *overrides, counter]))
+    return SyncCounter.made[-1]
 
-    overrides = ["trainer.max_epochs=2", "trainer.accelerator=cpu", "test=false"]
-    train(make_cfg(tmp_path, [*overrides, "+callbacks.sync_counter._target_=test_host_sync.SyncCounter"]))
-    counter = SyncCounter.made[-1]
 
+def unlogged_reads(counter: SyncCounter) -> dict[int, list[str]]:
+    return {step: reads for step, reads in counter.reads.items() if step not in counter.logged}
+
+
+def test_training_steps_read_nothing_back_except_on_logged_steps(tmp_path, monkeypatch):
+    counter = counted_run(tmp_path, monkeypatch)
     assert len(counter.steps) == 40 and len(counter.logged) == 4  # 20 steps an epoch, logged every 10th
-    unlogged = {step: reads for step, reads in counter.reads.items() if step not in counter.logged}
-    assert unlogged == {}, f"host reads on steps that are not logged: {dict(list(unlogged.items())[:3])}"
+    assert unlogged_reads(counter) == {}
     # On a logged step: the non-finite guard's check, the bar's train/loss, TensorBoard's conversion.
     assert {step: len(reads) for step, reads in counter.reads.items()} == dict.fromkeys(counter.logged, 3), (
         dict(counter.reads)
     )
+
+
+def test_with_gradient_accumulation_only_logged_steps_read(tmp_path, monkeypatch):
+    # Two batches an optimizer step: the batch after a logged step shares its global step, and
+    # reads nothing (the bar read that step's values once, on the batch that took it).
+    counter = counted_run(tmp_path, monkeypatch, "trainer.accumulate_grad_batches=2")
+    assert len(counter.steps) == 20 and counter.logged == {9, 19}  # 10 optimizer steps an epoch
+    assert unlogged_reads(counter) == {}

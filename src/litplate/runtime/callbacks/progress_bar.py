@@ -39,11 +39,15 @@ class _ShowsLoggedValues:
         logged = trainer.callback_metrics
         self._values = {name: float(logged[name]) for name in self.show if name in logged}
         self._stale = True
+        self._read_at = trainer.global_step
 
-    @staticmethod
-    def _after_logged_step(trainer: L.Trainer) -> bool:
-        """Whether the step just taken is one the loggers write (its values are new)."""
-        return trainer.global_step % (trainer.log_every_n_steps or 1) == 0
+    _read_at: int | None = None  # the optimizer step after which the values were last read
+
+    def _after_logged_step(self, trainer: L.Trainer) -> bool:
+        """Whether the step just taken is one the loggers write and its values are not read yet
+        (with gradient accumulation, the next batches share its global step until the next step)."""
+        step = trainer.global_step
+        return step % (trainer.log_every_n_steps or 1) == 0 and step != self._read_at
 
 
 class RichProgressBar(_ShowsLoggedValues, callbacks.RichProgressBar):
